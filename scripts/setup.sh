@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a virtualenv in .venv with PyTorch and PRG (editable, with dev tools).
+#
+# PyTorch is installed first and on purpose: PyPI's default Linux wheel is a multi-GB CUDA build, which a
+# machine without an NVIDIA GPU does not need. Without CUDA we install the CPU build:
+#   1. from a local wheel/find-links directory if pip is configured with one (offline machines), else
+#   2. from PyTorch's CPU wheel index (PRG_TORCH_CPU_INDEX overrides it).
+# With CUDA (nvidia-smi works) the default PyPI build is used. PRG_TORCH_VERSION pins the version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${PRG_VENV:-.venv}
+TORCH_VERSION=${PRG_TORCH_VERSION:-2.13.0}
+CPU_INDEX=${PRG_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+PIP="$VENV/bin/python -m pip"
+$PIP install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+
+if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  echo "torch already installed: $("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  echo "CUDA GPU found: installing the CUDA build of torch"
+  $PIP install -q "torch>=2.4"
+else
+  echo "no CUDA GPU: installing the CPU build of torch ${TORCH_VERSION}"
+  # --no-index: only local find-links (an offline wheel directory), so nothing multi-GB is fetched by mistake.
+  if ! $PIP install -q --no-index "torch==${TORCH_VERSION}" 2>/dev/null; then
+    $PIP install -q "torch==${TORCH_VERSION}" --index-url "$CPU_INDEX" --extra-index-url https://pypi.org/simple
+  fi
+fi
+"$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
+
+$PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+"$VENV/bin/prg" --version
+touch "$VENV/.prg-installed"

@@ -1,0 +1,125 @@
+"""``prg data ...``: convert, validate and look at datasets."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+app = typer.Typer(help="Convert, validate and visualise PRG dataset folders.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+_FORMAT_HELP = "Source layout: cornell, jacquard or reasongrasp (see docs/readers.md)."
+
+
+@app.command()
+def convert(
+    src: Path = typer.Argument(..., help="Folder of the source dataset."),
+    dst: Path = typer.Argument(..., help="Output PRG dataset folder."),
+    fmt: str = typer.Option(..., "--format", "-f", help=_FORMAT_HELP),
+    overwrite: bool = typer.Option(False, help="Replace an existing dataset in DST."),
+    val_fraction: float = typer.Option(0.0, min=0.0, max=0.5, help="Share of items put in the val split."),
+    test_fraction: float = typer.Option(0.0, min=0.0, max=0.5, help="Share of items put in the test split."),
+) -> None:
+    """Convert a Cornell, Jacquard or reason-grasp folder into a PRG dataset; bad items are skipped and counted."""
+    from prg.data.readers import convert as run_convert
+
+    report = run_convert(
+        fmt, src, dst, overwrite=overwrite, val_fraction=val_fraction, test_fraction=test_fraction
+    )
+    for w in report.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
+    console.print(
+        f"converted {report.n_records} record(s) into {escape(str(dst))}; skipped {report.n_skipped} item(s)"
+        + (f" with {len(report.warnings)} warning(s)" if report.warnings else ""),
+        highlight=False,
+    )
+    if report.n_records == 0:
+        err.print("[red]error:[/red] nothing was converted")
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    root: Path = typer.Argument(..., help="A PRG dataset folder (or a source folder with --format)."),
+    fmt: str = typer.Option("prg", "--format", "-f", help="prg (default), or a source layout to check raw files."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Report every problem with file and line; exit status 1 when there is any error."""
+    if fmt != "prg":
+        _validate_source(root, fmt, as_json)
+        return
+    from prg.data.validate import validate_dataset
+
+    rep = validate_dataset(root)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "root": rep.root,
+                    "ok": rep.ok,
+                    "records": rep.n_records,
+                    "splits": dict(rep.splits),
+                    "industries": dict(rep.industries),
+                    "problems": [p.__dict__ for p in rep.problems],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for p in rep.problems:
+            (err if p.severity == "error" else console).print(escape(str(p)), highlight=False)
+        summary = ", ".join(f"{k}: {v}" for k, v in sorted(rep.splits.items())) or "none"
+        status = "[green]ok[/green]" if rep.ok else f"[red]{len(rep.errors)} error(s)[/red]"
+        console.print(f"{escape(str(root))}: {rep.n_records} record(s) (splits: {summary}) — {status}")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+def _validate_source(root: Path, fmt: str, as_json: bool) -> None:
+    """Check a raw source folder by converting it into a throw-away folder and listing what would be skipped."""
+    from prg.data.readers import convert as run_convert
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = run_convert(fmt, root, Path(tmp) / "out", progress=False)
+    if as_json:
+        typer.echo(json.dumps({"root": str(root), "format": fmt, "ok": not report.warnings,
+                               "records": report.n_records, "skipped": report.n_skipped,
+                               "problems": report.warnings}, indent=2))  # fmt: skip
+    else:
+        for w in report.warnings:
+            err.print(escape(w), highlight=False)
+        console.print(f"{escape(str(root))} ({fmt}): {report.n_records} usable item(s), {report.n_skipped} skipped, "
+                      f"{len(report.warnings)} problem(s)", highlight=False)  # fmt: skip
+    if report.warnings or report.n_records == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    root: Path = typer.Argument(..., help="A PRG dataset folder."),
+    record_id: str = typer.Option(None, "--id", help="Record id (default: the first record)."),
+    out: Path = typer.Option(Path("overlay.png"), "--out", "-o", help="Where to write the PNG."),
+    no_text: bool = typer.Option(False, "--no-text", help="Leave out the instruction/answer caption."),
+) -> None:
+    """Draw one record's masks and grasps (targets in colour, others grey) with its instruction and answer."""
+    from prg.data.dataset import iter_records
+    from prg.viz import record_overlay
+
+    rec = None
+    for r in iter_records(root):
+        if record_id is None or r.id == record_id:
+            rec = r
+            break
+    if rec is None:
+        err.print(f"[red]error:[/red] no record with id {escape(repr(record_id))} in {escape(str(root))}")
+        raise typer.Exit(1)
+    img = record_overlay(root, rec, show_text=not no_text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out)
+    console.print(f"wrote {escape(str(out))} ({rec.id})", highlight=False)

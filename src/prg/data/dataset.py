@@ -1,0 +1,235 @@
+"""Reading and writing PRG dataset folders.
+
+Layout (see ``docs/data_format.md``)::
+
+    DATASET/
+      dataset.json      metadata (DatasetInfo); written last, so a folder without it is incomplete
+      records.jsonl     one PRGRecord per line
+      images/ depth/ masks/ documents/   files the records point to (relative paths)
+
+Writes are crash-safe: records go to ``records.jsonl.partial`` and are renamed into place, then
+``dataset.json`` is written, both atomically. An interrupted writer leaves a folder that ``validate`` rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from PIL import Image
+
+from prg.data.schema import DatasetInfo, MaskRef, PRGRecord
+
+__all__ = [
+    "INFO_FILE",
+    "RECORDS_FILE",
+    "DatasetError",
+    "DatasetWriter",
+    "atomic_write_text",
+    "copy_into",
+    "iter_records",
+    "load_depth",
+    "load_image",
+    "load_mask",
+    "read_dataset",
+    "read_info",
+    "save_depth_png",
+    "write_dataset",
+]
+
+INFO_FILE = "dataset.json"
+RECORDS_FILE = "records.jsonl"
+_PARTIAL = ".partial"
+
+
+class DatasetError(Exception):
+    """A dataset folder is missing, incomplete or malformed; the message says where."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + _PARTIAL)
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class DatasetWriter:
+    """Streams records into a dataset folder; the folder becomes valid only on a clean ``close()``.
+
+    >>> with DatasetWriter(out, DatasetInfo(name="demo")) as w:   # doctest: +SKIP
+    ...     w.add(record)
+    """
+
+    def __init__(self, root: str | Path, info: DatasetInfo, overwrite: bool = False) -> None:
+        self.root = Path(root)
+        self.info = info
+        if (self.root / INFO_FILE).exists() or (self.root / RECORDS_FILE).exists():
+            if not overwrite:
+                raise DatasetError(f"{self.root} already holds a dataset; pass overwrite=True to replace it")
+            # Removing dataset.json first makes the folder invalid before anything else changes.
+            (self.root / INFO_FILE).unlink(missing_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.root / (RECORDS_FILE + _PARTIAL)
+        self._f = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._ids: set[str] = set()
+        self.count = 0
+
+    def add(self, record: PRGRecord) -> None:
+        if record.id in self._ids:
+            raise DatasetError(f"duplicate record id {record.id!r}")
+        self._ids.add(record.id)
+        self._f.write(record.model_dump_json(exclude_none=True) + "\n")
+        self.count += 1
+
+    def path(self, *parts: str) -> Path:
+        """Absolute path for a file inside the dataset (parent folders are created)."""
+        p = self.root.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def close(self) -> None:
+        if self._f.closed:
+            return
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        os.replace(self._tmp, self.root / RECORDS_FILE)
+        atomic_write_text(self.root / INFO_FILE, self.info.model_dump_json(indent=2) + "\n")
+
+    def abort(self) -> None:
+        """Stop without making the folder valid (the partial records file is removed)."""
+        if not self._f.closed:
+            self._f.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_dataset(
+    root: str | Path, info: DatasetInfo, records: Iterable[PRGRecord], overwrite: bool = False
+) -> int:
+    """Write a whole dataset folder; returns the number of records written."""
+    with DatasetWriter(root, info, overwrite=overwrite) as w:
+        for r in records:
+            w.add(r)
+        return w.count
+
+
+def read_info(root: str | Path) -> DatasetInfo:
+    root = Path(root)
+    p = root / INFO_FILE
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    if not p.is_file():
+        raise DatasetError(f"{p}: missing (an incomplete or interrupted dataset, or not a PRG dataset folder)")
+    try:
+        return DatasetInfo.model_validate_json(p.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise DatasetError(f"{p}: {e}") from e
+
+
+def iter_records(root: str | Path) -> Iterator[PRGRecord]:
+    """Yield records, raising :class:`DatasetError` (with file and line) on the first bad one."""
+    p = Path(root) / RECORDS_FILE
+    if not p.is_file():
+        raise DatasetError(f"{p}: missing")
+    with open(p, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield PRGRecord.model_validate_json(line)
+            except ValueError as e:
+                raise DatasetError(f"{p}:{lineno}: {e}") from e
+
+
+def read_dataset(root: str | Path) -> tuple[DatasetInfo, list[PRGRecord]]:
+    info = read_info(root)
+    return info, list(iter_records(root))
+
+
+def _resolve(root: str | Path, rel: str) -> Path:
+    p = (Path(root) / rel).resolve()
+    if not p.is_file():
+        raise DatasetError(f"{p}: file not found")
+    return p
+
+
+def load_image(root: str | Path, record: PRGRecord) -> np.ndarray:
+    """The record's image as ``[H x W x 3]`` uint8 RGB (grey and RGBA images are converted)."""
+    p = _resolve(root, record.image)
+    try:
+        with Image.open(p) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{p}: unreadable image ({e})") from e
+
+
+def load_depth(root: str | Path, record: PRGRecord) -> np.ndarray | None:
+    """Depth in metres as ``[H x W]`` float32, NaN where the sensor gave nothing (0 or non-finite)."""
+    if record.depth is None:
+        return None
+    p = _resolve(root, record.depth)
+    try:
+        if p.suffix.lower() == ".npy":
+            d = np.load(p, allow_pickle=False).astype(np.float32)  # never unpickle data from outside
+        elif p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            d = np.asarray(tifffile.imread(p)).astype(np.float32)
+        else:
+            with Image.open(p) as im:
+                raw = np.asarray(im)
+            d = raw.astype(np.float32)
+            if np.issubdtype(raw.dtype, np.integer):
+                d *= record.depth_scale
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{p}: unreadable depth ({e})") from e
+    if d.ndim == 3:
+        d = d[..., 0]
+    d[~np.isfinite(d) | (d <= 0)] = np.nan
+    return d
+
+
+def save_depth_png(path: str | Path, depth_m: np.ndarray, depth_scale: float = 0.001) -> None:
+    """Save metric depth as a 16-bit PNG (units of ``depth_scale`` metres; 0 = no reading)."""
+    d = np.nan_to_num(np.asarray(depth_m, dtype=np.float64) / depth_scale, nan=0.0)
+    Image.fromarray(np.clip(np.rint(d), 0, 65535).astype(np.uint16)).save(path)
+
+
+def load_mask(root: str | Path, mask: MaskRef) -> np.ndarray:
+    """A boolean ``[H x W]`` mask for one object."""
+    p = _resolve(root, mask.path)
+    try:
+        with Image.open(p) as im:
+            m = np.asarray(im)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{p}: unreadable mask ({e})") from e
+    if m.ndim == 3:
+        m = m[..., 0]
+    return m != 0 if mask.value is None else m == mask.value
+
+
+def copy_into(writer_root: Path, src: Path, rel: str) -> str:
+    """Copy ``src`` into the dataset at ``rel`` (creating folders); returns ``rel`` for the record."""
+    dst = writer_root / rel
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return rel

@@ -1,0 +1,120 @@
+"""Drawing grasps, masks and captions over images (PIL only, so it runs anywhere the data code runs).
+
+One drawing code path serves ``prg data show``, the demo, evaluation reports and the HTTP API.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from prg.grasp.rect import GraspRect
+
+__all__ = ["PALETTE", "caption", "contact_sheet", "draw_grasps", "draw_masks", "record_overlay"]
+
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+)  # fmt: skip
+
+
+def draw_grasps(
+    image: Image.Image,
+    rects: Sequence[GraspRect],
+    colour: tuple[int, int, int] = (255, 0, 0),
+    jaw_colour: tuple[int, int, int] = (0, 90, 255),
+    line_width: int = 2,
+) -> Image.Image:
+    """Draw rectangles the Cornell way: opening edges in ``colour``, the jaw plates in ``jaw_colour``."""
+    out = image.convert("RGB").copy()
+    d = ImageDraw.Draw(out)
+    for r in rects:
+        c = [tuple(p) for p in r.corners().tolist()]
+        d.line([c[0], c[1]], fill=colour, width=line_width)
+        d.line([c[2], c[3]], fill=colour, width=line_width)
+        d.line([c[1], c[2]], fill=jaw_colour, width=line_width + 1)
+        d.line([c[3], c[0]], fill=jaw_colour, width=line_width + 1)
+        cx, cy = r.x, r.y
+        d.ellipse([cx - 2, cy - 2, cx + 2, cy + 2], fill=colour)
+    return out
+
+
+def draw_masks(
+    image: Image.Image, masks: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]], alpha: float = 0.4
+) -> Image.Image:
+    """Blend boolean ``[H x W]`` masks over the image in the given colours."""
+    arr = np.asarray(image.convert("RGB")).astype(np.float32)
+    for m, col in zip(masks, colours, strict=False):
+        if m.shape != arr.shape[:2]:
+            continue  # a mismatched mask is reported by `prg data validate`; drawing skips it
+        arr[m] = (1 - alpha) * arr[m] + alpha * np.asarray(col, np.float32)
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
+
+
+def caption(image: Image.Image, lines: Sequence[str], width_chars: int | None = None) -> Image.Image:
+    """Append a white caption band with wrapped text under the image."""
+    font = ImageFont.load_default()
+    w = image.width
+    width_chars = width_chars or max(20, w // 7)
+    wrapped: list[str] = []
+    for line in lines:
+        wrapped += textwrap.wrap(line, width_chars) or [""]
+    line_h = 14
+    band = Image.new("RGB", (w, line_h * len(wrapped) + 8), (255, 255, 255))
+    d = ImageDraw.Draw(band)
+    for i, t in enumerate(wrapped):
+        d.text((4, 4 + i * line_h), t, fill=(0, 0, 0), font=font)
+    out = Image.new("RGB", (w, image.height + band.height), (255, 255, 255))
+    out.paste(image.convert("RGB"), (0, 0))
+    out.paste(band, (0, image.height))
+    return out
+
+
+def record_overlay(root: str | Path, record: object, show_text: bool = True) -> Image.Image:
+    """Image of a PRG record with masks, polygons and grasps; targets bright, other objects thin and grey."""
+    from prg.data.dataset import load_image, load_mask
+    from prg.data.schema import PRGRecord
+
+    assert isinstance(record, PRGRecord)
+    img = Image.fromarray(load_image(root, record))
+    masks, cols = [], []
+    for i, o in enumerate(record.objects):
+        if o.mask is not None:
+            masks.append(load_mask(root, o.mask))
+            cols.append(PALETTE[i % len(PALETTE)])
+    img = draw_masks(img, masks, cols)
+    d = ImageDraw.Draw(img)
+    for i, o in enumerate(record.objects):
+        if o.polygon:
+            d.polygon([tuple(p) for p in o.polygon], outline=PALETTE[i % len(PALETTE)])
+    targets = set(record.targets)
+    for o in record.objects:
+        rects = [g.to_rect() for g in o.grasps]
+        if o.id in targets:
+            img = draw_grasps(img, rects, line_width=2)
+        else:
+            img = draw_grasps(img, rects, colour=(150, 150, 150), jaw_colour=(110, 110, 110), line_width=1)
+    if show_text:
+        lines = [f"[{record.industry} / {record.split}] {record.id}", f"Q: {record.instruction}", f"A: {record.answer}"]
+        names = {o.id: o.name for o in record.objects}
+        if record.targets:
+            lines.append("targets: " + ", ".join(f"{t} ({names.get(t, '?')})" for t in record.targets))
+        img = caption(img, lines)
+    return img
+
+
+def contact_sheet(images: Sequence[Image.Image], cols: int = 4, cell: int = 256) -> Image.Image:
+    """Tile images (each fitted into ``cell`` x ``cell`` keeping aspect) into one sheet."""
+    if not images:
+        raise ValueError("contact_sheet needs at least one image")
+    rows = (len(images) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * cell, rows * cell), (255, 255, 255))
+    for i, im in enumerate(images):
+        t = im.copy()
+        t.thumbnail((cell, cell))
+        sheet.paste(t, ((i % cols) * cell, (i // cols) * cell))
+    return sheet
