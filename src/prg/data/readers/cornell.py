@@ -1,0 +1,85 @@
+"""Cornell grasping dataset -> PRG records.
+
+Layout: any folder tree (``01/``, ``02/`` ...) holding, per image ``pcdNNNN``: ``pcdNNNNr.png`` (RGB),
+``pcdNNNNcpos.txt`` (positive rectangles, 4 ``x y`` lines each, first edge = opening) and optionally
+``pcdNNNNd.tiff`` (float depth in metres, as GG-CNN's preprocessing writes it). Negatives (``cneg``) are
+ignored. An item is found by its ``cpos`` file, so an image without annotations is not an item.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prg.data.readers.common import (
+    ConvertOptions,
+    ItemResult,
+    Reader,
+    SkipItem,
+    assign_split,
+    check_depth,
+    check_image,
+    make_record,
+    parse_corner_lines,
+)
+from prg.data.schema import POSE_TOKEN, Grasp, ObjectAnnotation
+from prg.grasp.rect import GraspRect
+
+__all__ = ["READER", "find_items", "parse_cornell_grasps", "read_item"]
+
+_POS_SUFFIX = "cpos.txt"
+
+
+def parse_cornell_grasps(path: str | Path) -> tuple[list[GraspRect], list[str]]:
+    """Positive rectangles of one ``pcdNNNNcpos.txt`` and problems as ``path:line: message``."""
+    return parse_corner_lines(Path(path))
+
+
+def find_items(src: Path, warnings: list[str] | None = None) -> list[Path]:
+    """All ``pcd*cpos.txt`` files under ``src``."""
+    return sorted(src.rglob(f"pcd*{_POS_SUFFIX}"))
+
+
+def read_item(cpos: Path, options: ConvertOptions) -> ItemResult:
+    """One Cornell image -> one record (object ``"0"`` with all valid positive rectangles)."""
+    stem = cpos.name[: -len(_POS_SUFFIX)]  # "pcd0100"
+    image = cpos.with_name(f"{stem}r.png")
+    rects, problems = parse_cornell_grasps(cpos)
+    bad_image = check_image(image)
+    if bad_image is not None:
+        raise SkipItem(bad_image)
+    if not rects:
+        raise SkipItem(*problems, f"{cpos}: no valid grasp rectangle")
+    record_id = f"cornell-{stem}"
+    files = {f"images/{image.name}": image}
+    warnings = list(problems)
+    depth_rel = None
+    depth = cpos.with_name(f"{stem}d.tiff")
+    if depth.is_file():
+        bad_depth = check_depth(depth)
+        if bad_depth is None:
+            depth_rel = f"depth/{depth.name}"
+            files[depth_rel] = depth
+        else:
+            warnings.append(f"{bad_depth}; record kept without depth")
+    record = make_record(
+        cpos,
+        id=record_id,
+        image=f"images/{image.name}",
+        depth=depth_rel,
+        industry="general",
+        instruction="Grasp the object.",
+        answer=POSE_TOKEN,
+        objects=[
+            ObjectAnnotation(
+                id="0", name="object", category="object", grasps=[Grasp.from_rect(r) for r in rects]
+            )
+        ],
+        targets=["0"],
+        split=assign_split(record_id, options.val_fraction, options.test_fraction),
+        source="cornell",
+        meta={"source_file": cpos.name},
+    )
+    return ItemResult(records=[record], files=files, warnings=warnings)
+
+
+READER = Reader(name="cornell", find_items=find_items, read_item=read_item)

@@ -1,0 +1,140 @@
+"""Jacquard grasping dataset -> PRG records.
+
+Layout: nested folders holding, per scene ``<n>_<objid>``: ``<n>_<objid>_RGB.png``, ``<n>_<objid>_grasps.txt``
+(lines ``x;y;theta_deg;opening;jaw``, theta clockwise on screen), ``<n>_<objid>_perfect_depth.tiff`` (float32
+metres) and optionally ``<n>_<objid>_mask.png`` (the object's mask). An item is found by its grasp file.
+Splits are assigned per *object* (``objid``) so that views of one object never straddle train and test.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from prg.data.readers.common import (
+    ConvertOptions,
+    ItemResult,
+    Reader,
+    SkipItem,
+    assign_split,
+    check_depth,
+    check_image,
+    make_record,
+)
+from prg.data.schema import POSE_TOKEN, Grasp, MaskRef, ObjectAnnotation
+from prg.grasp.rect import GraspRect
+
+__all__ = ["READER", "find_items", "parse_jacquard_grasps", "read_item"]
+
+_GRASPS_SUFFIX = "_grasps.txt"
+
+
+def parse_jacquard_grasps(path: str | Path) -> tuple[list[GraspRect], list[str]]:
+    """Rectangles of one ``_grasps.txt`` and problems as ``path:line: message``.
+
+    A bad line (wrong field count, non-number, NaN, non-positive size) is dropped; exact duplicate lines are
+    kept once. Lines that differ only in jaw size are distinct ground truth and all kept.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        return [], [f"{path}: unreadable grasp file ({e})"]
+    rects: list[GraspRect] = []
+    problems: list[str] = []
+    seen: set[tuple[float, ...]] = set()
+    for lineno, line in enumerate(raw, 1):
+        text = line.strip()
+        if not text:
+            continue
+        fields = text.split(";")
+        if len(fields) != 5:
+            problems.append(f"{path}:{lineno}: expected 5 fields 'x;y;theta;opening;jaw', got {len(fields)}")
+            continue
+        try:
+            values = tuple(float(f) for f in fields)
+        except ValueError:
+            problems.append(f"{path}:{lineno}: not a number in {text!r}")
+            continue
+        if not all(math.isfinite(v) for v in values):
+            problems.append(f"{path}:{lineno}: NaN or infinite value in {text!r}")
+            continue
+        if values in seen:
+            continue
+        try:
+            rects.append(GraspRect.from_jacquard(*values))
+        except ValueError as e:
+            problems.append(f"{path}:{lineno}: invalid rectangle ({e})")
+            continue
+        seen.add(values)
+    if not raw or not any(s.strip() for s in raw):
+        problems.append(f"{path}: no grasp rectangles in file")
+    return rects, problems
+
+
+def find_items(src: Path, warnings: list[str] | None = None) -> list[Path]:
+    """All ``*_grasps.txt`` files under ``src``."""
+    return sorted(src.rglob(f"*{_GRASPS_SUFFIX}"))
+
+
+def read_item(grasps: Path, options: ConvertOptions) -> ItemResult:
+    """One Jacquard scene -> one record (object ``"0"`` with its rectangles, mask if present)."""
+    scene = grasps.name[: -len(_GRASPS_SUFFIX)]  # "<n>_<objid>"
+    object_key = scene.split("_", 1)[1] if "_" in scene else scene
+    image = grasps.with_name(f"{scene}_RGB.png")
+    rects, problems = parse_jacquard_grasps(grasps)
+    bad_image = check_image(image)
+    if bad_image is not None:
+        raise SkipItem(bad_image)
+    if not rects:
+        raise SkipItem(*problems, f"{grasps}: no valid grasp rectangle")
+    record_id = f"jacquard-{scene}"
+    files = {f"images/{image.name}": image}
+    warnings = list(problems)
+
+    depth_rel = None
+    depth = grasps.with_name(f"{scene}_perfect_depth.tiff")
+    bad_depth = check_depth(depth) if depth.is_file() else f"{depth}: depth map not found"
+    if bad_depth is None:
+        depth_rel = f"depth/{depth.name}"
+        files[depth_rel] = depth
+    else:
+        warnings.append(f"{bad_depth}; record kept without depth")
+
+    mask_ref = None
+    mask = grasps.with_name(f"{scene}_mask.png")
+    if mask.is_file():
+        bad_mask = check_image(mask)
+        if bad_mask is None:
+            mask_ref = MaskRef(path=f"masks/{mask.name}")
+            files[mask_ref.path] = mask
+        else:
+            warnings.append(f"{bad_mask}; record kept without mask")
+
+    record = make_record(
+        grasps,
+        id=record_id,
+        image=f"images/{image.name}",
+        depth=depth_rel,
+        industry="general",
+        instruction="Grasp the object.",
+        answer=POSE_TOKEN,
+        objects=[
+            ObjectAnnotation(
+                id="0",
+                name="object",
+                category="object",
+                mask=mask_ref,
+                grasps=[Grasp.from_rect(r) for r in rects],
+                attributes={"jacquard_object_id": object_key},
+            )
+        ],
+        targets=["0"],
+        split=assign_split(object_key, options.val_fraction, options.test_fraction),
+        source="jacquard",
+        meta={"source_file": grasps.name},
+    )
+    return ItemResult(records=[record], files=files, warnings=warnings)
+
+
+READER = Reader(name="jacquard", find_items=find_items, read_item=read_item)
