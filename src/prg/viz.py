@@ -44,7 +44,10 @@ def draw_grasps(
 
 
 def draw_masks(
-    image: Image.Image, masks: Sequence[np.ndarray], colours: Sequence[tuple[int, int, int]], alpha: float = 0.4
+    image: Image.Image,
+    masks: Sequence[np.ndarray],
+    colours: Sequence[tuple[int, int, int]],
+    alpha: float = 0.4,
 ) -> Image.Image:
     """Blend boolean ``[H x W]`` masks over the image in the given colours."""
     arr = np.asarray(image.convert("RGB")).astype(np.float32)
@@ -99,7 +102,11 @@ def record_overlay(root: str | Path, record: object, show_text: bool = True) -> 
         else:
             img = draw_grasps(img, rects, colour=(150, 150, 150), jaw_colour=(110, 110, 110), line_width=1)
     if show_text:
-        lines = [f"[{record.industry} / {record.split}] {record.id}", f"Q: {record.instruction}", f"A: {record.answer}"]
+        lines = [
+            f"[{record.industry} / {record.split}] {record.id}",
+            f"Q: {record.instruction}",
+            f"A: {record.answer}",
+        ]
         names = {o.id: o.name for o in record.objects}
         if record.targets:
             lines.append("targets: " + ", ".join(f"{t} ({names.get(t, '?')})" for t in record.targets))

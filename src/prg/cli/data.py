@@ -47,7 +47,9 @@ def convert(
 @app.command()
 def validate(
     root: Path = typer.Argument(..., help="A PRG dataset folder (or a source folder with --format)."),
-    fmt: str = typer.Option("prg", "--format", "-f", help="prg (default), or a source layout to check raw files."),
+    fmt: str = typer.Option(
+        "prg", "--format", "-f", help="prg (default), or a source layout to check raw files."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report every problem with file and line; exit status 1 when there is any error."""

@@ -34,7 +34,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """PRG command line."""
 
@@ -55,6 +57,7 @@ def main() -> None:
         err_console.print(f"[red]error:[/red] {escape(f'{type(e).__name__}: {e}')}", highlight=False)
         err_console.print("(set PRG_DEBUG=1 for the traceback)", style="dim")
         sys.exit(1)
+
 
 if __name__ == "__main__":
     main()

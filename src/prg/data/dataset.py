@@ -13,7 +13,6 @@ Writes are crash-safe: records go to ``records.jsonl.partial`` and are renamed i
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -138,7 +137,9 @@ def read_info(root: str | Path) -> DatasetInfo:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     if not p.is_file():
-        raise DatasetError(f"{p}: missing (an incomplete or interrupted dataset, or not a PRG dataset folder)")
+        raise DatasetError(
+            f"{p}: missing (an incomplete or interrupted dataset, or not a PRG dataset folder)"
+        )
     try:
         return DatasetInfo.model_validate_json(p.read_text(encoding="utf-8"))
     except ValueError as e:

@@ -4,7 +4,14 @@ numpy/shapely/scikit-image/scipy only: no torch, no models, no files.
 """
 
 from prg.grasp.maps import GraspMaps, compact_rect, maps_to_rects, rects_to_maps
-from prg.grasp.metrics import MatchDetails, grasp_success, match_details, rect_iou, success_rate, top_k_success
+from prg.grasp.metrics import (
+    MatchDetails,
+    grasp_success,
+    match_details,
+    rect_iou,
+    success_rate,
+    top_k_success,
+)
 from prg.grasp.pose import CameraIntrinsics, GraspPose, IntrinsicsLike, grasp_depth, rect_to_pose
 from prg.grasp.rect import GraspRect, angle_diff, normalize_angle
 
