@@ -3,7 +3,9 @@
 #
 # PyTorch is installed first and on purpose: PyPI's default Linux wheel is a multi-GB CUDA build, which a
 # machine without an NVIDIA GPU does not need. Without CUDA we install the CPU build:
-#   1. from a local wheel/find-links directory if pip is configured with one (offline machines), else
+#   1. as the local version `torch==X+cpu`, which pip finds where it is configured with a wheel directory
+#      (find-links) holding it, as on offline build machines; PyPI itself has no `+cpu` versions, so elsewhere
+#      this fails at once, and then
 #   2. from PyTorch's CPU wheel index (PRG_TORCH_CPU_INDEX overrides it).
 # With CUDA (nvidia-smi works) the default PyPI build is used. PRG_TORCH_VERSION pins the version.
 set -euo pipefail
@@ -27,8 +29,7 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
   $PIP install -q "torch>=2.4"
 else
   echo "no CUDA GPU: installing the CPU build of torch ${TORCH_VERSION}"
-  # --no-index: only local find-links (an offline wheel directory), so nothing multi-GB is fetched by mistake.
-  if ! $PIP install -q --no-index "torch==${TORCH_VERSION}" 2>/dev/null; then
+  if ! $PIP install -q "torch==${TORCH_VERSION}+cpu" 2>/dev/null; then
     $PIP install -q "torch==${TORCH_VERSION}" --index-url "$CPU_INDEX" --extra-index-url https://pypi.org/simple
   fi
 fi
