@@ -35,6 +35,17 @@ else
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
 
+# MuJoCo (the reference renderer and physics engine for PRG-Synth scenes) renders offscreen through OSMesa on
+# machines without an NVIDIA GPU. PRG's default renderer does not need it; the agreement tests do.
+if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null) \
+      || echo "warning: could not install libosmesa6; MuJoCo rendering on the CPU will be unavailable"
+  else
+    echo "note: install libosmesa6 (apt) for MuJoCo rendering on the CPU"
+  fi
+fi
+
 $PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 "$VENV/bin/prg" --version
 touch "$VENV/.prg-installed"

@@ -61,9 +61,7 @@ def test_show_writes_overlay(tiny_dataset: Path, tmp_path: Path) -> None:
 
 
 def test_show_unknown_id(tiny_dataset: Path, tmp_path: Path) -> None:
-    res = runner.invoke(
-        app, ["data", "show", str(tiny_dataset), "--id", "nope", "--out", str(tmp_path / "x.png")]
-    )
+    res = runner.invoke(app, ["data", "show", str(tiny_dataset), "--id", "nope", "--out", str(tmp_path / "x.png")])
     assert res.exit_code == 1 and "no record" in res.output
 
 

@@ -92,9 +92,7 @@ def jacquard_item(tmp_path: Path) -> Callable[..., Path]:
     """``jacquard_item(scene, lines, depth=True, mask=True, image=True)`` -> the source root."""
     root = tmp_path / "jacquard"
 
-    def make(
-        scene: str, lines: Sequence[str], depth: bool = True, mask: bool = True, image: bool | str = True
-    ) -> Path:
+    def make(scene: str, lines: Sequence[str], depth: bool = True, mask: bool = True, image: bool | str = True) -> Path:
         d = root / "Jacquard_Dataset_0" / scene.split("_", 1)[1]
         d.mkdir(parents=True, exist_ok=True)
         (d / f"{scene}_grasps.txt").write_text("".join(line + "\n" for line in lines))

@@ -89,9 +89,7 @@ def test_bad_grasp_file_skips_item(cornell_item, tmp_path: Path, text: str, wher
     assert [r.id for r in read_dataset(out)[1]] == ["cornell-pcd0101"]
 
 
-@pytest.mark.parametrize(
-    ("image", "problem"), [(False, "image file not found"), ("corrupt", "unreadable image")]
-)
+@pytest.mark.parametrize(("image", "problem"), [(False, "image file not found"), ("corrupt", "unreadable image")])
 def test_bad_image_skips_item(cornell_item, tmp_path: Path, image, problem: str) -> None:
     src = cornell_item(100, image=image)
     report, out = _convert(src, tmp_path)

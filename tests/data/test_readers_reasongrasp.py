@@ -32,9 +32,7 @@ def test_sentences_with_polygon_and_explanation(reasongrasp_item, tmp_path: Path
     src = reasongrasp_item("train", "img_001", ann, GRASPS)
     (src / "explanatory").mkdir()
     (src / "explanatory" / "train.json").write_text(
-        json.dumps(
-            [{"image": "img_001.jpg", "query": "What holds hot water?", "outputs": "The mug holds tea."}]
-        )
+        json.dumps([{"image": "img_001.jpg", "query": "What holds hot water?", "outputs": "The mug holds tea."}])
     )
     report, out = _convert(src, tmp_path)
     assert (report.n_records, report.n_skipped, report.warnings) == (2, 0, [])

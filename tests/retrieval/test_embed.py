@@ -122,6 +122,7 @@ def test_minilm_truncates_long_text(minilm: MiniLMEmbedder) -> None:
 
 def test_minilm_matches_sentence_transformers(minilm: MiniLMEmbedder) -> None:
     import sentence_transformers as st
+
     model = st.SentenceTransformer(str(minilm.model_dir), device="cpu", local_files_only=True)
     ref = model.encode(SENTENCES, normalize_embeddings=True, convert_to_numpy=True)
     ours = minilm.embed(SENTENCES)

@@ -29,9 +29,7 @@ def convert(
     """Convert a Cornell, Jacquard or reason-grasp folder into a PRG dataset; bad items are skipped and counted."""
     from prg.data.readers import convert as run_convert
 
-    report = run_convert(
-        fmt, src, dst, overwrite=overwrite, val_fraction=val_fraction, test_fraction=test_fraction
-    )
+    report = run_convert(fmt, src, dst, overwrite=overwrite, val_fraction=val_fraction, test_fraction=test_fraction)
     for w in report.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
     console.print(
@@ -47,9 +45,7 @@ def convert(
 @app.command()
 def validate(
     root: Path = typer.Argument(..., help="A PRG dataset folder (or a source folder with --format)."),
-    fmt: str = typer.Option(
-        "prg", "--format", "-f", help="prg (default), or a source layout to check raw files."
-    ),
+    fmt: str = typer.Option("prg", "--format", "-f", help="prg (default), or a source layout to check raw files."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report every problem with file and line; exit status 1 when there is any error."""
@@ -125,3 +121,60 @@ def show(
     out.parent.mkdir(parents=True, exist_ok=True)
     img.save(out)
     console.print(f"wrote {escape(str(out))} ({rec.id})", highlight=False)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", "-o", help="Output dataset folder (created; resumed if interrupted)."),
+    n: int = typer.Option(200, "--n", min=1, help="Number of scenes/records."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same dataset."),
+    industries: list[str] = typer.Option(
+        None, "--industries", help="Industries to include (repeat the option); default: all four."
+    ),
+    size: int = typer.Option(448, "--size", min=64, max=2048, help="Image side in pixels."),
+    zero_shot_industry: str = typer.Option(
+        "home_appliance", "--zero-shot-industry", help="Industry held out entirely ('none' to hold out none)."
+    ),
+    workers: int = typer.Option(0, "--workers", min=0, help="Processes (0 = one per CPU core)."),
+    backend: str = typer.Option("auto", "--backend", help="Renderer: auto, raster or mujoco."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PRG-Synth dataset in OUT."),
+) -> None:
+    """Generate PRG-Synth: scenes, depth, masks, grasps, implicit instructions, cited answers and the corpus."""
+    from prg.data.schema import INDUSTRIES
+    from prg.data.synth.generate import SynthConfig, generate
+
+    cfg = SynthConfig(
+        n=n,
+        seed=seed,
+        industries=tuple(industries) if industries else INDUSTRIES,
+        size=size,
+        zero_shot_industry=None if zero_shot_industry.lower() == "none" else zero_shot_industry,
+        backend=backend,
+    )
+    rep = generate(out, cfg, workers=workers or None, overwrite=overwrite)
+    splits = ", ".join(f"{k}: {v}" for k, v in sorted(rep.splits.items()))
+    resumed = f" ({rep.n_resumed} resumed)" if rep.n_resumed else ""
+    console.print(
+        f"wrote {rep.n_records} record(s){resumed} to {escape(str(out))} in {rep.seconds:.1f} s — {splits}",
+        highlight=False,
+    )
+
+
+@app.command()
+def sheet(
+    root: Path = typer.Argument(..., help="A PRG dataset folder."),
+    out: Path = typer.Option(Path("contact_sheet.png"), "--out", "-o", help="Where to write the PNG."),
+    n: int = typer.Option(16, "--n", min=1, max=64, help="How many records."),
+    cols: int = typer.Option(4, "--cols", min=1, help="Columns."),
+    cell: int = typer.Option(320, "--cell", min=64, help="Cell size in pixels."),
+) -> None:
+    """A contact sheet of the first N records' overlays (grasps on targets, instruction and answer)."""
+    from itertools import islice
+
+    from prg.data.dataset import iter_records
+    from prg.viz import contact_sheet, record_overlay
+
+    images = [record_overlay(root, r) for r in islice(iter_records(root), n)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(images, cols=cols, cell=cell).save(out)
+    console.print(f"wrote {escape(str(out))} ({len(images)} records)", highlight=False)

@@ -18,13 +18,9 @@ def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Out
 
     res = run_demo(out)
     result = json.loads(res.result_json.read_text())
-    console.print(
-        f"dataset: {res.n_records} record(s) converted and validated in {escape(str(out / 'dataset'))}"
-    )
+    console.print(f"dataset: {res.n_records} record(s) converted and validated in {escape(str(out / 'dataset'))}")
     console.print(f"grasp maps round trip: top-3 decoded grasps correct = {result['decoded_grasp_success']}")
     p = result["top_grasp_pose"]["pose"]["position"]
     console.print(f"top grasp as a 6-DoF pose (camera frame, m): x={p['x']:.3f} y={p['y']:.3f} z={p['z']:.3f}, "
                   f"opening {result['top_grasp_pose']['width']:.3f} m")  # fmt: skip
-    console.print(
-        f"wrote {escape(str(res.overlay))}, {escape(str(res.maps))}, {escape(str(res.result_json))}"
-    )
+    console.print(f"wrote {escape(str(res.overlay))}, {escape(str(res.maps))}, {escape(str(res.result_json))}")

@@ -56,9 +56,7 @@ class Grasp(_Model):
     y: float
     width: float = Field(gt=0)
     height: float = Field(gt=0)
-    angle: float = Field(
-        ge=-3.2, le=3.2, description="radians, counter-clockwise on screen, in [-pi/2, pi/2)"
-    )
+    angle: float = Field(ge=-3.2, le=3.2, description="radians, counter-clockwise on screen, in [-pi/2, pi/2)")
     quality: float | None = None
 
     @field_validator("x", "y", "width", "height", "angle")

@@ -107,9 +107,7 @@ def _check_record(root: Path, rec: PRGRecord, where: tuple[str, int]) -> list[Pr
             w, h = size
             for i, g in enumerate(obj.grasps):
                 if not (0 <= g.x < w and 0 <= g.y < h):
-                    add(
-                        f"object {obj.id!r}: grasp {i} centre ({g.x:.1f}, {g.y:.1f}) outside the {w}x{h} image"
-                    )
+                    add(f"object {obj.id!r}: grasp {i} centre ({g.x:.1f}, {g.y:.1f}) outside the {w}x{h} image")
     for t in rec.targets:
         if t in {o.id for o in rec.objects} and not rec.object(t).grasps:
             add(f"target object {t!r} has no grasps, so its [POSE] cannot be scored")
@@ -128,9 +126,7 @@ def validate_dataset(root: str | Path, check_files: bool = True) -> ValidationRe
 
     info_path = root / INFO_FILE
     if not info_path.is_file():
-        problems.append(
-            Problem(str(info_path), None, "missing: incomplete/interrupted dataset or not a PRG folder")
-        )
+        problems.append(Problem(str(info_path), None, "missing: incomplete/interrupted dataset or not a PRG folder"))
     else:
         try:
             DatasetInfo.model_validate_json(info_path.read_text(encoding="utf-8"))
@@ -165,9 +161,7 @@ def validate_dataset(root: str | Path, check_files: bool = True) -> ValidationRe
             splits[rec.split] += 1
             industries[rec.industry] += 1
             if rec.id in seen:
-                problems.append(
-                    Problem(*where, f"duplicate record id {rec.id!r} (first on line {seen[rec.id]})")
-                )
+                problems.append(Problem(*where, f"duplicate record id {rec.id!r} (first on line {seen[rec.id]})"))
             else:
                 seen[rec.id] = lineno
             if check_files:

@@ -50,9 +50,7 @@ class GraspMaps:
         arrays = [np.asarray(a, dtype=np.float32) for a in (self.quality, self.cos2, self.sin2, self.width)]
         shapes = {a.shape for a in arrays}
         if len(shapes) != 1 or arrays[0].ndim != 2:
-            raise ValueError(
-                f"grasp maps must be four 2-D arrays of one shape, got {[a.shape for a in arrays]}"
-            )
+            raise ValueError(f"grasp maps must be four 2-D arrays of one shape, got {[a.shape for a in arrays]}")
         self.quality, self.cos2, self.sin2, self.width = arrays
 
     @property
@@ -158,9 +156,7 @@ def maps_to_rects(
         if not (0 <= pr < h and 0 <= pc < w and _on_top(q[pr, pc], q[row, col])):
             pr, pc = int(row), int(col)
         opening = max(float(wd[pr, pc]) * width_scale, min_width)
-        rects.append(
-            GraspRect(cx, cy, opening, jaw_ratio * opening, float(angle[pr, pc]), quality=float(q[row, col]))
-        )
+        rects.append(GraspRect(cx, cy, opening, jaw_ratio * opening, float(angle[pr, pc]), quality=float(q[row, col])))
         if len(rects) == k:
             break
     return rects

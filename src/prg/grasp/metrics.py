@@ -96,9 +96,7 @@ def grasp_success(
     _check_thresholds(iou_threshold, angle_threshold_deg)
     angle_limit = math.radians(angle_threshold_deg)
     # Angle first: it is cheap and rejects most pairs before the polygon intersection.
-    return any(
-        angle_diff(pred.angle, gt.angle) < angle_limit and rect_iou(pred, gt) > iou_threshold for gt in gts
-    )
+    return any(angle_diff(pred.angle, gt.angle) < angle_limit and rect_iou(pred, gt) > iou_threshold for gt in gts)
 
 
 def top_k_success(

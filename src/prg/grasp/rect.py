@@ -69,9 +69,7 @@ class GraspRect:
         if not all(math.isfinite(float(v)) for v in values):
             raise ValueError(f"grasp rectangle has a non-finite value: {values}")
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(
-                f"grasp rectangle needs width > 0 and height > 0, got {self.width}, {self.height}"
-            )
+            raise ValueError(f"grasp rectangle needs width > 0 and height > 0, got {self.width}, {self.height}")
         object.__setattr__(self, "angle", normalize_angle(float(self.angle)))
 
     # ------------------------------------------------------------------ geometry
@@ -106,9 +104,7 @@ class GraspRect:
 
     # ------------------------------------------------------------- conversions
     @classmethod
-    def from_corners(
-        cls, points: Sequence[Sequence[float]] | np.ndarray, quality: float | None = None
-    ) -> GraspRect:
+    def from_corners(cls, points: Sequence[Sequence[float]] | np.ndarray, quality: float | None = None) -> GraspRect:
         """Build from 4 corners ``[[x0, y0], ..., [x3, y3]]`` in Cornell order (``p0 -> p1`` is the opening).
 
         Cornell rectangles are not always exact rectangles (hand-clicked); centre is the mean of the corners,

@@ -70,9 +70,7 @@ def read_item(cpos: Path, options: ConvertOptions) -> ItemResult:
         instruction="Grasp the object.",
         answer=POSE_TOKEN,
         objects=[
-            ObjectAnnotation(
-                id="0", name="object", category="object", grasps=[Grasp.from_rect(r) for r in rects]
-            )
+            ObjectAnnotation(id="0", name="object", category="object", grasps=[Grasp.from_rect(r) for r in rects])
         ],
         targets=["0"],
         split=assign_split(record_id, options.val_fraction, options.test_fraction),

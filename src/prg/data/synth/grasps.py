@@ -1,0 +1,130 @@
+"""Ground-truth parallel-jaw grasps for a placed object, from its geometry, checked against the rendered masks.
+
+For each graspable part the gripper closes across the part's narrow dimension at several positions along its long
+axis (boxes and lying cylinders), or at several angles through the centre (upright cylinders, spheres). A
+candidate survives when its opening fits the gripper, its centre pixel lies on the object's own instance mask
+and neither jaw (a small rectangle at each end of the opening) covers another object's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from prg.data.synth.scene import project_points
+from prg.data.synth.types import ObjectType, Part, PlacedObject, SceneSpec
+from prg.grasp.rect import GraspRect
+
+__all__ = ["OPENING_MARGIN", "min_opening_m", "object_grasps", "part_candidates"]
+
+OPENING_MARGIN = (1.15, 0.004)  # opening = factor * part width + metres: slightly wider than the part
+JAW_FRACTION = 0.5  # jaw size (rectangle height) as a fraction of the opening
+JAW_DEPTH_FRACTION = 0.2  # extent of each jaw region along the opening, as a fraction of the opening
+_N_ANGLES = 12  # grasps through the centre of round parts, every 15 degrees
+
+
+def part_candidates(part: Part, scale: float, n_along: int = 8) -> list[tuple[float, float, float, float, float]]:
+    """Candidate grasps on one part in the object frame: ``(x, y, z_top, angle, part_width)`` metres/radians.
+
+    ``angle`` is the opening direction in the object frame; ``part_width`` what the jaws close on.
+    """
+    a, b, c = (v * scale for v in part.size)
+    dx, dy = (v * scale for v in part.offset)
+    z0 = part.z0 * scale
+    out: list[tuple[float, float, float, float, float]] = []
+    if part.shape in ("cylinder_z", "sphere"):
+        top = z0 + (c if part.shape == "cylinder_z" else a)
+        return [(dx, dy, top, k * math.pi / _N_ANGLES, a) for k in range(_N_ANGLES)]
+    top = z0 + (b if part.shape == "cylinder" else c)
+    # (long extent, narrow extent, long axis angle) for each way a box can be held; a lying cylinder only one.
+    ways = [(a, b, 0.0)] if part.shape == "cylinder" else [(a, b, 0.0), (b, a, math.pi / 2)]
+    for long_len, narrow, long_angle in ways:
+        jaw = JAW_FRACTION * (OPENING_MARGIN[0] * narrow + OPENING_MARGIN[1])
+        span = max(long_len - jaw, 0.0)
+        k = int(np.clip(span / (0.25 * jaw), 0, n_along - 1)) + 1  # positions at least a quarter jaw apart
+        for s in np.linspace(-span / 2, span / 2, k):
+            x = dx + s * math.cos(long_angle)
+            y = dy + s * math.sin(long_angle)
+            out.append((x, y, top, long_angle + math.pi / 2, narrow))
+    return out
+
+
+def min_opening_m(obj_type: ObjectType, scale: float | None = None) -> float | None:
+    """Smallest gripper opening (metres) any grasp of this object needs; None if no part is graspable.
+
+    ``scale`` defaults to the smallest of the type's scale range, so a gripper narrower than this can never
+    hold the object: generators can check this before asking for the object as a target.
+    """
+    s = obj_type.scale[0] if scale is None else scale
+    widths = [c[4] for p in obj_type.parts if p.graspable for c in part_candidates(p, s)]
+    return OPENING_MARGIN[0] * min(widths) + OPENING_MARGIN[1] if widths else None
+
+
+def _rect_pixels(instances: np.ndarray, rect: GraspRect) -> np.ndarray:
+    """Instance ids of the pixels whose centres lie inside ``rect`` (a tiny exact test; no polygon library)."""
+    corners = rect.corners()
+    u0, v0 = np.floor(corners.min(0)).astype(int)
+    u1, v1 = np.ceil(corners.max(0)).astype(int) + 1
+    u0, v0 = max(u0, 0), max(v0, 0)
+    du = np.arange(u0, u1, dtype=np.float64)[None, :] - rect.x  # [1 x w], broadcast against [h x 1]
+    dv = np.arange(v0, v1, dtype=np.float64)[:, None] - rect.y
+    ax, ay = rect.axis
+    inside = (np.abs(du * ax + dv * ay) <= rect.width / 2) & (np.abs(-du * ay + dv * ax) <= rect.height / 2)
+    return instances[v0:v1, u0:u1][inside[: instances.shape[0] - v0, : instances.shape[1] - u0]]
+
+
+def _jaws_free(rect: GraspRect, instances: np.ndarray, own_id: int) -> bool:
+    """True when both jaw regions lie inside the image and cover no other object's pixels."""
+    h, w = instances.shape
+    depth = max(JAW_DEPTH_FRACTION * rect.width, 2.0)
+    for sign in (-1.0, 1.0):
+        cx, cy = np.array(rect.center) + sign * rect.axis * (rect.width / 2)
+        jaw = GraspRect(float(cx), float(cy), depth, rect.height, rect.angle)
+        corners = jaw.corners()
+        if corners.min() < 0 or corners[:, 0].max() > w - 1 or corners[:, 1].max() > h - 1:
+            return False
+        ids = _rect_pixels(instances, jaw)
+        if np.any((ids != 0) & (ids != own_id)):
+            return False
+    return True
+
+
+def object_grasps(
+    placed: PlacedObject,
+    obj_type: ObjectType,
+    spec: SceneSpec,
+    instances: np.ndarray,
+    max_opening_px: float,
+    n_max: int = 12,
+) -> list[GraspRect]:
+    """Valid grasp rectangles (pixels) on one object, at most ``n_max``, spread over its candidates.
+
+    Args:
+        instances: ``[H, W]`` instance mask of the rendered scene (0 = table).
+        max_opening_px: the gripper's largest opening in pixels; wider grasps are dropped.
+    """
+    fx = spec.image_size / 2 / math.tan(math.radians(spec.fov_deg) / 2)
+    c, s = math.cos(placed.yaw), math.sin(placed.yaw)
+    h, w = instances.shape
+    valid: list[GraspRect] = []
+    for part in obj_type.parts:
+        if not part.graspable:
+            continue
+        for x, y, top, angle, narrow in part_candidates(part, placed.scale):
+            world = np.array([[placed.x + c * x - s * y, placed.y + s * x + c * y, top]])
+            u, v = project_points(spec, world)[0]
+            opening = (OPENING_MARGIN[0] * narrow + OPENING_MARGIN[1]) * fx / (spec.camera_height - top)
+            if opening > max_opening_px:
+                continue
+            iu, iv = round(u), round(v)
+            if not (0 <= iu < w and 0 <= iv < h) or instances[iv, iu] != placed.instance_id:
+                continue  # hidden under another object or outside the image
+            # World angles are screen angles: world +y is image up, and GraspRect angles are CCW on screen.
+            rect = GraspRect(float(u), float(v), opening, max(JAW_FRACTION * opening, 3.0), placed.yaw + angle)
+            if _jaws_free(rect, instances, placed.instance_id):
+                valid.append(rect)
+    if len(valid) > n_max:
+        keep = np.unique(np.linspace(0, len(valid) - 1, n_max).round().astype(int))
+        valid = [valid[i] for i in keep]
+    return valid
