@@ -12,6 +12,8 @@ from rich.markup import escape
 from prg import __version__
 from prg.cli import data as data_cmd
 from prg.cli import demo as demo_cmd
+from prg.cli import eval as eval_cmd
+from prg.cli import index as index_cmd
 
 app = typer.Typer(
     name="prg",
@@ -21,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(index_cmd.app, name="index")
+app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
 
 err_console = Console(stderr=True)

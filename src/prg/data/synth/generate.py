@@ -322,7 +322,7 @@ def generate(
     prog_path = out / _PROGRESS_DIR / _PROGRESS
     with (
         open(prog_path, "a", encoding="utf-8") as prog,
-        tqdm(total=cfg.n, initial=n_resumed, desc="PRG-Synth", unit="scene", disable=not progress) as bar,
+        tqdm(total=cfg.n, initial=n_resumed, desc="PRG-Synth", unit="scene", disable=None if progress else True) as bar,
     ):
         for idx, rec_json in _map(workers, [_Job(i, cfg, str(out)) for i in todo]):
             prog.write(f"{idx}\t{rec_json}\n")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics and reports over PRG datasets (retrieval today; grasping and text with the model)."""
