@@ -5,6 +5,8 @@ One drawing code path serves ``prg data show``, the demo, evaluation reports and
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,15 +60,29 @@ def draw_masks(
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
 
 
+@functools.lru_cache(maxsize=4)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans (matplotlib ships it; Debian has it): Pillow's own fonts lack §, – and ° that citations use."""
+    candidates = []
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is not None and spec.origin is not None:
+        candidates.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf")
+    candidates.append(Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"))
+    for c in candidates:
+        if c.is_file():
+            return ImageFont.truetype(str(c), size)
+    return ImageFont.load_default(size=size)
+
+
 def caption(image: Image.Image, lines: Sequence[str], width_chars: int | None = None) -> Image.Image:
     """Append a white caption band with wrapped text under the image."""
-    font = ImageFont.load_default()
+    font = _font(12)
     w = image.width
-    width_chars = width_chars or max(20, w // 7)
+    width_chars = width_chars or max(20, w // 6)
     wrapped: list[str] = []
     for line in lines:
         wrapped += textwrap.wrap(line, width_chars) or [""]
-    line_h = 14
+    line_h = 15
     band = Image.new("RGB", (w, line_h * len(wrapped) + 8), (255, 255, 255))
     d = ImageDraw.Draw(band)
     for i, t in enumerate(wrapped):

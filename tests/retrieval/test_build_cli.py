@@ -102,3 +102,25 @@ def test_query_errors(tmp_path: Path) -> None:
 def test_expand_query() -> None:
     assert expand_query("q", []) == "q"
     assert expand_query("q", ["a", "b", "a"]) == "q Equipment on the table: a, b."
+
+
+def test_seen_tools_move_their_clauses_up(corpus: Path, tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    build_index([corpus], idx, embedder="hashing")
+    r = Retriever.open(idx)
+    try:
+        q = "I need to work on this panel safely"
+        plain = r.search(q, k=10)
+        seen = r.search(q, k=10, seen=["lockout padlock"])
+        for mode in ("expand", "both"):
+            r.use_seen = mode
+            assert r.search(q, k=3, seen=["lockout padlock"]).hits
+    finally:
+        r.close()
+    def rank(res: object) -> int:
+        clauses = [h.chunk.clause for h in res.hits]  # type: ignore[attr-defined]
+        return clauses.index("4.2.2") if "4.2.2" in clauses else 99
+
+    assert rank(seen) < rank(plain)
+    with pytest.raises(ValueError, match="use_seen"):
+        Retriever(r.index, r.embedder, use_seen="nope")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -12,15 +11,22 @@ from rich.markup import escape
 console = Console()
 
 
-def demo(out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder.")) -> None:
-    """Run the main job on built-in data and write pictures and a JSON result to OUT."""
+def demo(
+    out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder (reused if present)."),
+    n: int = typer.Option(8, "--n", min=1, max=200, help="Number of scenes."),
+    embedder: str = typer.Option("minilm", help="Text embedder for the index: minilm or hashing."),
+) -> None:
+    """Make scenes, index the regulations, retrieve each instruction's rule, draw the grasp on the right tool."""
     from prg.demo import run_demo
 
-    res = run_demo(out)
-    result = json.loads(res.result_json.read_text())
-    console.print(f"dataset: {res.n_records} record(s) converted and validated in {escape(str(out / 'dataset'))}")
-    console.print(f"grasp maps round trip: top-3 decoded grasps correct = {result['decoded_grasp_success']}")
-    p = result["top_grasp_pose"]["pose"]["position"]
-    console.print(f"top grasp as a 6-DoF pose (camera frame, m): x={p['x']:.3f} y={p['y']:.3f} z={p['z']:.3f}, "
-                  f"opening {result['top_grasp_pose']['width']:.3f} m")  # fmt: skip
-    console.print(f"wrote {escape(str(res.overlay))}, {escape(str(res.maps))}, {escape(str(res.result_json))}")
+    res = run_demo(out, n=n, embedder=embedder)
+    for r in res.records:
+        mark = "[green]✓[/green]" if r["gold_in_top5"] else "[red]✗[/red]"
+        console.print(f"{mark} {escape(r['id'])}: {escape(r['instruction'])}", highlight=False)
+        rule = r["retrieved"][0] if r["retrieved"] else "-"
+        target = ", ".join(r["targets"]) or "not on the table"
+        console.print(f"    rule: {escape(rule)}   target: {escape(target)}", highlight=False)
+    console.print(
+        f"gold clause in the top 5 for {sum(r['gold_in_top5'] for r in res.records)}/{len(res.records)} instructions; "
+        f"pictures and result.json in {escape(str(out))}"
+    )

@@ -99,7 +99,9 @@ def evaluate_retrieval(
         runs[rec.id], qrels[rec.id] = ranked, gold
         by_split[rec.id], by_ind[rec.id] = rec.split, rec.industry
         if len(examples) < 5:
-            examples.append({"id": rec.id, "query": res.query, "gold": sorted(gold), "top": ranked[:5]})
+            examples.append(
+                {"id": rec.id, "query": res.query, "seen": res.seen, "gold": sorted(gold), "top": ranked[:5]}
+            )
     return RetrievalEval(
         overall=evaluate_runs(runs, qrels, ks=ks),
         by_split=evaluate_grouped(runs, qrels, by_split, ks=ks),

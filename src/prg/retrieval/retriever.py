@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from prg.retrieval.embed import TextEmbedder
+from prg.retrieval.fusion import reciprocal_rank_fusion
 from prg.retrieval.index import DocumentIndex
 from prg.retrieval.types import Filters, Hit
 
@@ -58,6 +59,9 @@ class Retriever:
         tagger: optional scene tagger; used when ``search`` gets an image.
         weights: RRF weights of [dense, lexical].
         min_tag_score: tags below this confidence are ignored.
+        use_seen: how tools seen on the table change the ranking: ``rerank`` (clauses naming a seen tool move up,
+            the default: measured best), ``expand`` (their names join the query) or ``both``.
+        seen_weight: RRF weight of the "seen tools first" ranking against the text ranking (1.0).
     """
 
     def __init__(
@@ -67,7 +71,11 @@ class Retriever:
         tagger: SceneTags | None = None,
         weights: Sequence[float] = (1.0, 1.0),
         min_tag_score: float = 0.5,
+        use_seen: str = "rerank",
+        seen_weight: float = 1.5,
     ) -> None:
+        if use_seen not in ("rerank", "expand", "both"):
+            raise ValueError(f"use_seen must be rerank, expand or both, not {use_seen!r}")
         if embedder.dim != index.manifest["dim"]:
             raise ValueError(f"embedder gives {embedder.dim}-d vectors, the index holds {index.manifest['dim']}-d")
         self.index = index
@@ -75,6 +83,8 @@ class Retriever:
         self.tagger = tagger
         self.weights = list(weights)
         self.min_tag_score = min_tag_score
+        self.use_seen = use_seen
+        self.seen_weight = seen_weight
 
     @classmethod
     def open(cls, path: str | Path, tagger: str | Path | None = "auto", **kwargs: Any) -> Retriever:
@@ -124,14 +134,35 @@ class Retriever:
             tags = self.tagger.tag(image, depth, min_score=self.min_tag_score)
             timings["tag"] = 1000 * (time.perf_counter() - t0)
             names = [t.name for t in tags]
-        query = expand_query(text, names)
         f: dict[str, Any] = dict(filters or {})
         if industry:
             f["industry"] = industry
+        n_cand = max(4 * k, 40)
         t0 = time.perf_counter()
-        vec = self.embedder.embed_query(query)
+        vec = self.embedder.embed_query(text)
         timings["embed"] = 1000 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        hits = self.index.hybrid(query, vec, k=k, filters=f or None, weights=self.weights)
+        hits = self.index.hybrid(text, vec, k=n_cand, filters=f or None, weights=self.weights)
+        query = text
+        if names and self.use_seen in ("expand", "both"):
+            query = expand_query(text, names)
+            qv = self.embedder.embed_query(query)
+            hits = reciprocal_rank_fusion(
+                [hits, self.index.hybrid(query, qv, k=n_cand, filters=f or None, weights=self.weights)], top_k=n_cand
+            )
+        if names and self.use_seen in ("rerank", "both"):
+            hits = reciprocal_rank_fusion(
+                [hits, _tools_first(hits, names)], weights=[1.0, self.seen_weight], top_k=n_cand
+            )
         timings["search"] = 1000 * (time.perf_counter() - t0)
-        return RetrievalResult(hits, query, names, timings)
+        return RetrievalResult(hits[:k], query, names, timings)
+
+
+def _tools_first(hits: Sequence[Hit], names: Sequence[str]) -> list[Hit]:
+    """The same hits, those that mention a tool seen on the table first (stable: otherwise in rank order).
+
+    A clause that names a tool lying in front of the robot is far more likely to be the one that applies than a
+    clause about a tool that is not there; fused with the text ranking, this promotes without overriding it.
+    """
+    low = [n.lower() for n in names if n]
+    return sorted(hits, key=lambda h: (not any(n in h.chunk.text.lower() for n in low), h.rank))

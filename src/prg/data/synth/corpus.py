@@ -103,6 +103,36 @@ def _statement(rule: Rule, style: int, fig: str = "") -> str:
     return (_state_two_step if len(rule.required) == 2 else _state_single)(rule, style, fig)
 
 
+# Real regulations say where a rule applies by listing situations, places and equipment; these sentences carry
+# 2-3 of a rule's scope phrases, so the words people use to describe a job appear next to the rule.
+_SCOPE_SENTENCES = (
+    "This applies in particular to {list}.",
+    "Typical situations: {semi}.",
+    "The requirement covers, for example, {list}.",
+    "Examples within the scope of this clause: {semi}.",
+    "This includes {list}.",
+)
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _pick_scope(rule: Rule, rng: random.Random) -> list[str]:
+    """2-3 of the rule's scope phrases (all if it has fewer), chosen by the document's ``rng``."""
+    if len(rule.scope) <= 2:
+        return list(rule.scope)
+    return rng.sample(rule.scope, k=rng.randint(2, 3))
+
+
+def _scope_sentence(rule: Rule, rng: random.Random) -> str:
+    """' This applies in particular to a, b and c.' (leading space) or '' for a rule without scope."""
+    picks = _pick_scope(rule, rng)
+    if not picks:
+        return ""
+    return " " + rng.choice(_SCOPE_SENTENCES).format(list=_join(picks), semi="; ".join(picks))
+
+
 class _DocBuilder:
     """Accumulates numbered sections, clauses and Markdown lines of one document."""
 
@@ -169,7 +199,7 @@ def _build_document(doc_id: str, industry: str, rules: list[Rule], rng: random.R
         b.h3(f"{s}.2", "Selection of equipment")
         for i, r in enumerate(in_text, 1):
             fig = b.figure(r.required[-1]) if len(b.figures) < 2 and rng.random() < 0.6 else ""
-            b.clause(f"{s}.2.{i}", _statement(r, rng.randrange(5), fig), r.id)
+            b.clause(f"{s}.2.{i}", _statement(r, rng.randrange(5), fig) + _scope_sentence(r, rng), r.id)
             if rng.random() < 0.3:
                 b.lines += [f"NOTE {i}: {rng.choice(_DISTRACTORS)}", ""]
         if in_table:
@@ -180,10 +210,12 @@ def _build_document(doc_id: str, industry: str, rules: list[Rule], rng: random.R
             for i, r in enumerate(in_table, 1):
                 req = " then ".join(_name(k) for k in r.required)
                 forb = ", ".join(_name(k) for k in r.forbidden)
-                rows.append((f"{s}.3.{i}", r.task, req, forb))
-                b.clauses.append(Clause(f"{s}.3.{i}", f"Task: {r.task}; required: {req}; not permitted: {forb}.",
-                                        r.id, (b.title, b.heading)))  # fmt: skip
-            b.table(("Item", "Task", "Required equipment", "Not permitted"), rows, "Table 1: equipment by task")
+                applies = "; ".join(_pick_scope(r, rng))
+                rows.append((f"{s}.3.{i}", r.task, applies, req, forb))
+                text = f"Task: {r.task}; applies to: {applies}; required: {req}; not permitted: {forb}."
+                b.clauses.append(Clause(f"{s}.3.{i}", text, r.id, (b.title, b.heading)))
+            b.table(("Item", "Task", "Applies to", "Required equipment", "Not permitted"), rows,
+                    "Table 1: equipment by task")  # fmt: skip
     # A non-normative table (inspection intervals) so that not every table is a rule.
     s = b.h2(rng.choice(("Inspection and records", "Records", "Inspection, testing and records")))
     b.clause(f"{s}.1", "Equipment shall be inspected at the intervals given in the inspection table.")

@@ -20,8 +20,8 @@ _EP, _CH, _ME, _HA = "electric_power", "chemical", "mechanical", "home_appliance
 
 
 def _r(id_: str, ind: str, task: str, req: tuple[str, ...], forb: tuple[str, ...], reason: str,
-       instr: tuple[str, ...], zs: bool = False) -> Rule:  # fmt: skip
-    return Rule(id_, ind, task, req, forb, reason, instr, zero_shot=zs)
+       instr: tuple[str, ...], zs: bool = False, scope: tuple[str, ...] = ()) -> Rule:  # fmt: skip
+    return Rule(id_, ind, task, req, forb, reason, instr, zero_shot=zs, scope=scope)
 
 
 RULES: list[Rule] = [
@@ -38,6 +38,12 @@ RULES: list[Rule] = [
             "Make sure there is no voltage left on these terminals before I touch them.",
             "The breaker is off; now prove the outgoing circuit is really dead.",
         ),
+        scope=(
+            "proving a circuit dead before work starts",
+            "checking that no voltage remains on terminals, cabinets or enclosures before they are opened or touched",
+            "outgoing circuits after the breaker or switch has been opened",
+            "confirming the absence of voltage",
+        ),
     ),
     _r(
         "EP-02",
@@ -51,6 +57,12 @@ RULES: list[Rule] = [
             "The busbar feed is still on and a connection screw needs a quarter turn.",
             "Tighten the screw on that energised terminal block, please.",
         ),
+        scope=(
+            "loose terminals or connections in live panels",
+            "screwed connections on energised terminal blocks",
+            "busbar feeds that remain switched on",
+            "re-tightening connection screws while in service",
+        ),
     ),
     _r(
         "EP-03",
@@ -62,6 +74,12 @@ RULES: list[Rule] = [
         (
             "The fuse in that live base has blown; get me what I use to pull it out.",
             "I have to swap an NH fuse link while the switchboard stays in service.",
+        ),
+        scope=(
+            "blown fuses in live fuse bases",
+            "replacement of NH fuse links",
+            "switchboards that remain in service",
+            "withdrawing or inserting fuse links under voltage",
         ),
     ),
     _r(
@@ -76,6 +94,12 @@ RULES: list[Rule] = [
             "Strip the end of this cable; the neighbouring circuit is still energised.",
             "Bend this conductor back; the parts beside it are live.",
         ),
+        scope=(
+            "cutting, trimming or stripping wires and cable ends",
+            "bending conductors back into position",
+            "work next to live bars or neighbouring energised circuits",
+            "conductors adjacent to live parts",
+        ),
     ),
     _r(
         "EP-05",
@@ -87,6 +111,12 @@ RULES: list[Rule] = [
         (
             "I've opened the isolator; make sure nobody can switch it back on while I work.",
             "Secure this switch handle in the off position for my maintenance job.",
+        ),
+        scope=(
+            "locking isolators and switch handles in the off position",
+            "preventing re-energisation by others during maintenance",
+            "isolation points left open for the duration of the work",
+            "lock-out/tag-out of opened isolators",
         ),
     ),
     _r(
@@ -101,6 +131,12 @@ RULES: list[Rule] = [
             "Give me hand protection for reaching into the live section of the board.",
             "Before I touch those energised cables, what should I put on my hands?",
         ),
+        scope=(
+            "hand protection where conductors may be live",
+            "moving or touching cables whose state is not known",
+            "reaching into live sections of boards and panels",
+            "contact with energised cables",
+        ),
     ),
     _r(
         "EP-07",
@@ -112,6 +148,12 @@ RULES: list[Rule] = [
         (
             "This cable is already isolated and proven dead; check whether the core is broken.",
             "Find out if the disconnected lead is open somewhere along its length.",
+        ),
+        scope=(
+            "broken or open-circuit cores in isolated cables",
+            "testing disconnected leads along their length",
+            "fault finding on cables already proven dead",
+            "interrupted conductors and damaged cable runs",
         ),
     ),
     _r(
@@ -127,6 +169,12 @@ RULES: list[Rule] = [
             "We're about to work on the de-energised bars; do the two safety steps before we start.",
             "Get the switchgear section ready for maintenance: confirm it's dead and short it to ground.",
         ),
+        scope=(
+            "earthing and short-circuiting of busbars before work",
+            "switchgear sections prepared for maintenance",
+            "connecting de-energised bars to earth",
+            "proving dead before grounding",
+        ),
     ),
     _r(
         "EP-09",
@@ -138,6 +186,12 @@ RULES: list[Rule] = [
         (
             "I'm about to work on the pump motor: secure the isolation and then check the supply is gone.",
             "Isolate the conveyor drive for me and prove that nothing is live.",
+        ),
+        scope=(
+            "motor circuits of pumps, fans and conveyors",
+            "drives taken out of service for maintenance",
+            "securing the isolation point and then checking that the supply is gone",
+            "isolation of machinery supplies",
         ),
     ),
     _r(
@@ -152,6 +206,11 @@ RULES: list[Rule] = [
             "A fuse in the live distribution board has failed; protect me and then take it out.",
             "I must change a blown fuse without shutting the board down. What first, what second?",
         ),
+        scope=(
+            "failed or blown fuses in distribution boards kept in service",
+            "fuse replacement while the board stays energised",
+            "protection of both hands and tool for live fuse work",
+        ),
     ),
     _r(
         "EP-11",
@@ -164,6 +223,12 @@ RULES: list[Rule] = [
         instr=(
             "The neutral connection in the metering cabinet is loose and we cannot disconnect the supply.",
             "A lug in the live meter box needs tightening.",
+        ),
+        scope=(
+            "loose neutral connections and lugs",
+            "metering cabinets and meter boxes",
+            "supplies that cannot be disconnected",
+            "tightening lugs under voltage",
         ),
     ),
     # ------------------------------------------------------------------ chemical
@@ -179,6 +244,12 @@ RULES: list[Rule] = [
             "What do I wear on my hands to transfer concentrated hydrochloric acid?",
             "Hand me what I need on my hands before I decant this nitric acid.",
         ),
+        scope=(
+            "sulfuric, hydrochloric and nitric acid",
+            "pouring from carboys into beakers or other vessels",
+            "hand protection for acid transfer",
+            "concentrated mineral acids",
+        ),
     ),
     _r(
         "CH-02",
@@ -190,6 +261,12 @@ RULES: list[Rule] = [
         (
             "I'll be wiping the reactor down with acetone for half an hour; what protects my hands?",
             "We are cleaning parts in methyl ethyl ketone; give me suitable hand protection.",
+        ),
+        scope=(
+            "acetone, methyl ethyl ketone and similar solvents",
+            "wiping down or cleaning reactors, vessels and parts with solvents",
+            "prolonged hand contact with ketones",
+            "solvent degreasing",
         ),
     ),
     _r(
@@ -204,6 +281,11 @@ RULES: list[Rule] = [
             "Something needs fishing out of the hydrofluoric acid; what do I lift it with?",
             "Retrieve the part from the fluoride etching tank.",
         ),
+        scope=(
+            "HF and fluoride etching baths and tanks",
+            "retrieving samples, coupons or parts from hydrofluoric acid",
+            "lifting items out of etch baths",
+        ),
     ),
     _r(
         "CH-04",
@@ -216,6 +298,12 @@ RULES: list[Rule] = [
             "The crucible has been at 900 degrees in the muffle furnace; take it out.",
             "Lift the hot crucible off the furnace floor for me.",
         ),
+        scope=(
+            "muffle furnaces and kilns",
+            "crucibles at high temperature, e.g. 900 degrees",
+            "removing hot items from a furnace floor or hearth",
+            "work above several hundred degrees",
+        ),
     ),
     _r(
         "CH-05",
@@ -227,6 +315,11 @@ RULES: list[Rule] = [
         (
             "Rinse the HF residue off this beaker wall.",
             "I need to squirt rinse water over a surface that was just etched with hydrofluoric acid.",
+        ),
+        scope=(
+            "rinsing of beakers, vessels and surfaces after hydrofluoric acid etching",
+            "washing down HF residues",
+            "rinse water applied to etched surfaces",
         ),
     ),
     _r(
@@ -241,6 +334,12 @@ RULES: list[Rule] = [
             "Protect my eyes, I'm going to transfer concentrated acid between bottles.",
             "Before I top up the corrosive bath, what goes on my face?",
         ),
+        scope=(
+            "eye and face protection against splashes",
+            "caustic soda and other alkaline solutions",
+            "topping up corrosive baths",
+            "transfer of acids or alkalis between bottles and containers",
+        ),
     ),
     _r(
         "CH-07",
@@ -254,6 +353,11 @@ RULES: list[Rule] = [
             "Measure out some potassium permanganate crystals for me.",
             "Transfer a few grams of the organic peroxide to the weighing boat.",
         ),
+        scope=(
+            "benzoyl peroxide and other organic peroxides",
+            "permanganates, chlorates and other strong oxidisers",
+            "weighing and scooping crystals or powders on a balance or into weighing boats",
+        ),
     ),
     _r(
         "CH-08",
@@ -266,6 +370,11 @@ RULES: list[Rule] = [
             "I'm going to transfer fuming nitric acid; get me protected in the right order.",
             "Set me up to decant oleum safely: face first, then hands.",
         ),
+        scope=(
+            "fuming nitric acid and oleum",
+            "acids that give off vapour when opened",
+            "protection of face and hands in that order",
+        ),
     ),
     _r(
         "CH-09",
@@ -277,6 +386,12 @@ RULES: list[Rule] = [
         (
             "There's an acid spill on the bench; I'll neutralise it, then we must confirm it's safe.",
             "Clean up the spilled battery acid and then verify it has been neutralised.",
+        ),
+        scope=(
+            "acid spills on benches and floors",
+            "spilled battery acid",
+            "clean-up and neutralisation of spills",
+            "confirming that a neutralised spill is safe",
         ),
     ),
     _r(
@@ -291,6 +406,11 @@ RULES: list[Rule] = [
             "The silicon wafer is done in the BOE bath; protect my hands and then get it out.",
             "Get the wafer out of the buffered oxide etch, safely and in the right order.",
         ),
+        scope=(
+            "silicon wafers in BOE baths",
+            "buffered oxide etch and other HF-containing etchants",
+            "hand protection before items are lifted from the etchant",
+        ),
     ),
     _r(
         "CH-11",
@@ -303,6 +423,12 @@ RULES: list[Rule] = [
         instr=(
             "The caustic clean-in-place is done; check that the final rinse water can go to drain.",
             "Is the last rinse after the alkaline wash acceptable for discharge? Measure it.",
+        ),
+        scope=(
+            "final rinse water after clean-in-place (CIP) cycles",
+            "alkaline or caustic washing",
+            "discharge of rinse water to drain",
+            "checking effluent against discharge limits",
         ),
     ),
     # ------------------------------------------------------------------ mechanical
@@ -318,6 +444,12 @@ RULES: list[Rule] = [
             "Tighten these flange bolts to the value on the drawing.",
             "Do the final pass on the wheel nuts to the specified figure.",
         ),
+        scope=(
+            "cylinder head bolts, flange bolts and wheel nuts",
+            "fasteners with a specified tightening torque in newton metres",
+            "bolt values given on drawings or in the manual",
+            "final tightening passes",
+        ),
     ),
     _r(
         "ME-02",
@@ -329,6 +461,13 @@ RULES: list[Rule] = [
         (
             "We're in the zone 1 area near the solvent tank; undo this flange bolt.",
             "There may be gas around this valve; open the bolted cover without any risk of ignition.",
+        ),
+        scope=(
+            "Zone 1 and Zone 2 hazardous areas",
+            "areas around solvent tanks, fuel lines and gas valves",
+            "where flammable gas or vapour may be present",
+            "opening bolted covers or undoing flanges",
+            "avoiding sparks and other sources of ignition",
         ),
     ),
     _r(
@@ -343,6 +482,12 @@ RULES: list[Rule] = [
             "Knock the polished shaft into alignment without marking it.",
             "Persuade this machined cover into place gently.",
         ),
+        scope=(
+            "fitting bearings onto shafts or into housings",
+            "polished, machined or finished surfaces",
+            "tapping parts into place or alignment without leaving marks",
+            "striking components that must not be dented",
+        ),
     ),
     _r(
         "ME-04",
@@ -354,6 +499,12 @@ RULES: list[Rule] = [
         (
             "Check the valve lash on cylinder two.",
             "How big is the gap between the rocker and the valve stem? Measure it.",
+        ),
+        scope=(
+            "valve lash and rocker clearances",
+            "gaps between rockers and valve stems",
+            "bearing clearances",
+            "measurement of small gaps in hundredths of a millimetre",
         ),
     ),
     _r(
@@ -367,6 +518,12 @@ RULES: list[Rule] = [
             "I have to carry the freshly sheared sheet panels to the press; protect my hands.",
             "Unload the laser-cut blanks from the table for me.",
         ),
+        scope=(
+            "freshly sheared or laser-cut sheet metal",
+            "carrying panels and blanks with sharp edges",
+            "unloading cutting tables and presses",
+            "burrs and sharp edges",
+        ),
     ),
     _r(
         "ME-06",
@@ -378,6 +535,12 @@ RULES: list[Rule] = [
         (
             "Take the snap-in ring off the end of this shaft.",
             "Fit the new internal ring into the bore groove.",
+        ),
+        scope=(
+            "circlips and snap rings on shafts or in bores",
+            "internal and external retaining rings",
+            "ring grooves in shafts and bores",
+            "removing or fitting snap-in rings",
         ),
     ),
     _r(
@@ -391,6 +554,12 @@ RULES: list[Rule] = [
             "The angle grinder next to me is screaming; protect my hearing.",
             "I'll be standing by the riveting station all shift; what do I put over my ears?",
         ),
+        scope=(
+            "grinding, riveting and other noisy operations",
+            "noise levels above 85 dB(A)",
+            "hearing protection for the whole shift",
+            "work beside angle grinders",
+        ),
     ),
     _r(
         "ME-08",
@@ -403,6 +572,11 @@ RULES: list[Rule] = [
             "Put the gearbox output shaft back together: ring first, then the nut to spec.",
             "Finish reassembling the shaft: secure the ring, then tighten the end nut to the right value.",
         ),
+        scope=(
+            "reassembly of gearbox output shafts",
+            "shafts secured by a ring and an end nut",
+            "end nuts tightened to specification after the ring is seated",
+        ),
     ),
     _r(
         "ME-09",
@@ -414,6 +588,11 @@ RULES: list[Rule] = [
         (
             "Set the tappets and lock them; the manual gives a clearance and a lock nut torque.",
             "Adjust the valve gap on this engine and then secure the adjuster properly.",
+        ),
+        scope=(
+            "tappet and valve gap adjustment",
+            "locking of adjusters with a lock nut",
+            "engine valve clearances that are set and then secured",
         ),
     ),
     _r(
@@ -428,6 +607,11 @@ RULES: list[Rule] = [
             "I'm trimming sharp blanks next to the loud press brake; kit me out.",
             "Get me ready for deburring panels at the noisy bending station, ears then hands.",
         ),
+        scope=(
+            "trimming and deburring blanks or panels",
+            "press brakes and other noisy bending stations",
+            "stations with both noise and sharp edges",
+        ),
     ),
     _r(
         "ME-11",
@@ -440,6 +624,11 @@ RULES: list[Rule] = [
         instr=(
             "We're aligning the pump and motor; check the gap between the coupling halves.",
             "Measure the angular misalignment at the coupling faces.",
+        ),
+        scope=(
+            "pump and motor shaft alignment",
+            "coupling halves and coupling faces",
+            "angular and parallel misalignment",
         ),
     ),
     # ------------------------------------------------------------------ home appliance
@@ -455,6 +644,12 @@ RULES: list[Rule] = [
             "Before I pick up the fridge's main PCB, what do I put on?",
             "Keep my body charge from killing the new inverter board.",
         ),
+        scope=(
+            "control boards, PCBs and inverter modules",
+            "electrostatic discharge from the body",
+            "electronics of washing machines, fridges and similar appliances",
+            "handling electronic modules",
+        ),
     ),
     _r(
         "HA-02",
@@ -466,6 +661,12 @@ RULES: list[Rule] = [
         (
             "The freezer isn't getting cold; read the suction and discharge pressures.",
             "Check the charge of this split air conditioner on both sides.",
+        ),
+        scope=(
+            "suction and discharge pressures",
+            "freezers, fridges and split air conditioners",
+            "refrigerant charge checks",
+            "appliances that do not cool properly",
         ),
     ),
     _r(
@@ -479,6 +680,11 @@ RULES: list[Rule] = [
             "The microwave is unplugged but the big capacitor may still hold a charge; make it safe.",
             "Bleed the stored energy out of the high-voltage capacitor before I touch it.",
         ),
+        scope=(
+            "high-voltage capacitors in microwave ovens",
+            "stored or residual charge after unplugging",
+            "bleeding stored energy before contact",
+        ),
     ),
     _r(
         "HA-04",
@@ -490,6 +696,12 @@ RULES: list[Rule] = [
         (
             "Open the clipped-on control panel cover without scratching it.",
             "Release the plastic clips on the coffee machine's side panel.",
+        ),
+        scope=(
+            "clipped covers and snap-fit panels",
+            "plastic clips on appliance housings",
+            "opening housings without scratching or gouging",
+            "coffee machines and control panels",
         ),
     ),
     _r(
@@ -503,6 +715,12 @@ RULES: list[Rule] = [
             "Measure the mains voltage arriving at the oven's terminal block.",
             "Is there 230 V at the supply terminals of this washing machine? Measure it.",
         ),
+        scope=(
+            "230 V mains supply terminals",
+            "terminal blocks of ovens, washing machines and other appliances",
+            "voltage measurements at the appliance supply",
+            "overvoltage category III circuits",
+        ),
     ),
     _r(
         "HA-06",
@@ -514,6 +732,12 @@ RULES: list[Rule] = [
         (
             "The fridge keeps losing its charge; find where it escapes.",
             "Sweep the evaporator joints and find the leak.",
+        ),
+        scope=(
+            "refrigerant escaping from a sealed system",
+            "loss of charge in fridges and freezers",
+            "evaporator and condenser joints",
+            "leak searches",
         ),
     ),
     _r(
@@ -527,6 +751,11 @@ RULES: list[Rule] = [
             "The oven was on until a minute ago; take the heating element out.",
             "Lift the hot grill rack out for me.",
         ),
+        scope=(
+            "heating elements and grill racks",
+            "ovens that have just been switched off",
+            "hot metal parts of cooking appliances",
+        ),
     ),
     _r(
         "HA-08",
@@ -539,6 +768,11 @@ RULES: list[Rule] = [
             "I'm replacing the magnetron; make the high-voltage section safe and confirm it.",
             "Open up the microwave's HV circuit safely: first drain it, then prove it.",
         ),
+        scope=(
+            "magnetron replacement",
+            "high-voltage sections of microwave ovens",
+            "draining stored charge and then proving absence of voltage",
+        ),
     ),
     _r(
         "HA-09",
@@ -550,6 +784,11 @@ RULES: list[Rule] = [
         (
             "I've brazed the new drier in; check the system pressure and then the joints.",
             "After the sealed-system repair, confirm the pressures and look for escapes.",
+        ),
+        scope=(
+            "sealed-system repairs such as a new drier or compressor",
+            "brazed joints after repair",
+            "pressure checks followed by joint checks",
         ),
     ),
     _r(
@@ -564,6 +803,11 @@ RULES: list[Rule] = [
             "Swap the washer's electronics module: protect it from static and open the clipped cover.",
             "I'll change the dishwasher control unit; ground me and then pop the clips.",
         ),
+        scope=(
+            "electronics modules of washers and dishwashers",
+            "control units behind clipped covers",
+            "static protection and opening of clips",
+        ),
     ),
     _r(
         "HA-11",
@@ -576,6 +820,11 @@ RULES: list[Rule] = [
         instr=(
             "The inner door glass is still hot; take it off for cleaning.",
             "Take the baking tray out, the oven has just finished.",
+        ),
+        scope=(
+            "inner door glass of ovens",
+            "baking trays after cooking",
+            "glass and trays that stay hot after switching off",
         ),
     ),
 ]
@@ -640,6 +889,7 @@ def check_rules(rules: list[Rule] | None = None) -> list[str]:
     vocab = [*_PREFIXES, *_CONTEXTS, *_SUFFIXES, *(b for _, b in _SWAPS)]
     problems += [f"paraphrase phrase {v!r} names {n!r}" for v in vocab for n in all_names if v and _mentions(v, n)]
     train_objects = {k for r in rules if not r.zero_shot for k in r.required}
+    all_instructions = [t for r in rules for t in r.instructions]  # scope may copy no instruction of any rule
     for r in rules:
         keys = (*r.required, *r.forbidden)
         unknown = [k for k in keys if k not in CATALOGUE]
@@ -662,4 +912,32 @@ def check_rules(rules: list[Rule] | None = None) -> list[str]:
         industry_names = [n for k, t in CATALOGUE.items() if t.industry == r.industry for n in _names(k)]
         for text in r.instructions:
             problems += [f"{r.id}: instruction names {n!r}: {text!r}" for n in industry_names if _mentions(text, n)]
+        problems += _check_scope(r, industry_names, all_instructions)
+    return problems
+
+
+MAX_SHARED_WORDS = 4  # a scope phrase may share at most this many consecutive words with any instruction
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    w = _words(text)
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+def _check_scope(r: Rule, industry_names: list[str], instructions: list[str]) -> list[str]:
+    """Scope phrases: 3-5 per rule, no tool named, no run of more than MAX_SHARED_WORDS words from an instruction.
+
+    The corpus prints scope phrases next to the rule, so a copied instruction would hand retrieval the query.
+    """
+    problems = [] if 3 <= len(r.scope) <= 5 else [f"{r.id}: needs 3-5 scope phrases, has {len(r.scope)}"]
+    n = MAX_SHARED_WORDS + 1
+    instr_grams = set().union(*(_ngrams(t, n) for t in instructions)) if instructions else set()
+    for text in r.scope:
+        problems += [f"{r.id}: scope names {name!r}: {text!r}" for name in industry_names if _mentions(text, name)]
+        shared = _ngrams(text, n) & instr_grams
+        problems += [f"{r.id}: scope copies instruction words {' '.join(g)!r}: {text!r}" for g in sorted(shared)]
     return problems

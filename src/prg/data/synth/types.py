@@ -68,6 +68,9 @@ class Rule:
     reason: str  # why, in one clause of text
     instructions: tuple[str, ...]  # implicit instructions (the tool is never named)
     zero_shot: bool = False  # True: stated only in held-out documents (zero_shot_task split)
+    # Where the rule applies, in regulation wording (situations, equipment, places, synonyms); the corpus writes
+    # 2-3 of them next to each statement so that a described situation can be matched to the rule.
+    scope: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
