@@ -243,7 +243,7 @@ def convert(
     )
     seen: dict[str, str] = {}
     with DatasetWriter(dst, info, overwrite=overwrite) as writer:
-        for item in tqdm(items, desc=f"converting {format}", unit="item", disable=None if progress else True):
+        for item in tqdm(items, desc=f"converting {format}", unit="item", disable=not progress):
             try:
                 result = reader.read_item(item, options)
             except SkipItem as e:
