@@ -124,3 +124,16 @@ def test_seen_tools_move_their_clauses_up(corpus: Path, tmp_path: Path) -> None:
     assert rank(seen) < rank(plain)
     with pytest.raises(ValueError, match="use_seen"):
         Retriever(r.index, r.embedder, use_seen="nope")
+
+
+def test_train_tagger_cli(tmp_path: Path) -> None:
+    from prg.data.synth.generate import SynthConfig, generate
+
+    ds = tmp_path / "ds"
+    generate(ds, SynthConfig(n=8, seed=4, size=128), workers=1, progress=False)
+    idx = tmp_path / "idx"
+    res = runner.invoke(app, ["index", "train-tagger", "--dataset", str(ds), "--index", str(idx), "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    assert (idx / "tagger" / "model.safetensors").is_file() and (idx / "tagger" / "config.json").is_file()
+    res = runner.invoke(app, ["index", "train-tagger", "--dataset", str(ds)])
+    assert res.exit_code == 2 and "exactly one" in res.output

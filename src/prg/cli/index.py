@@ -152,3 +152,24 @@ def stats(
     for key, val in s.items():
         t.add_row(key, escape(json.dumps(val) if isinstance(val, dict) else str(val)))
     console.print(t)
+
+
+@app.command("train-tagger")
+def train_tagger_cmd(
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="PRG dataset with object masks (e.g. PRG-Synth)."),
+    index: Path = typer.Option(None, "--index", "-i", help="Save into INDEX/tagger, where queries find it."),
+    out: Path = typer.Option(None, "--out", "-o", help="Or save into this folder."),
+    epochs: int = typer.Option(15, min=1, help="Training epochs."),
+    seed: int = typer.Option(0, help="Random seed."),
+) -> None:
+    """Train the scene tagger that names the tools on the table, so image-aware queries can use them."""
+    from prg.retrieval.image import train_tagger
+    from prg.retrieval.retriever import TAGGER_DIR
+
+    if (index is None) == (out is None):
+        err.print("[red]error:[/red] give exactly one of --index or --out")
+        raise typer.Exit(2)
+    target = index / TAGGER_DIR if index is not None else out
+    metrics = train_tagger(dataset, target, epochs=epochs, seed=seed)
+    shown = {k: v for k, v in metrics.items() if k != "tagger" and isinstance(v, int | float | str)}
+    console.print(f"saved the tagger to {escape(str(target))}: {escape(json.dumps(shown))}", highlight=False)
