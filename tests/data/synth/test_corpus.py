@@ -100,3 +100,18 @@ def test_write_corpus(tmp_path: Path, docs: list[Document]) -> None:
             text = _pdf_text(data)
             clause = next(c.number for c in d.clauses if c.rule_id)
             assert clause.encode() in text and d.doc_id.encode() in text
+
+
+def test_rule_statements_carry_two_or_three_scope_phrases(docs: list[Document]) -> None:
+    rules = {r.id: r for r in RULES}
+    shown: dict[str, set[frozenset[str]]] = {}
+    for d in docs:
+        for c in d.clauses:
+            if c.rule_id is None:
+                continue
+            found = frozenset(p for p in rules[c.rule_id].scope if p in c.text)
+            assert 2 <= len(found) <= 3, (d.doc_id, c.number, c.text)
+            shown.setdefault(c.rule_id, set()).add(found)
+    # the document's rng picks the phrases: a rule stated several times is not always shown with the same ones
+    assert sum(len(v) > 1 for k, v in shown.items() if not rules[k].zero_shot) > len(shown) / 2
+    assert sum("| Item | Task | Applies to |" in d.markdown for d in docs) > 10

@@ -55,3 +55,22 @@ def test_paraphrase_varies_and_never_names_a_tool() -> None:
         assert len(outs) > 3
         for o in outs:
             assert not any(n in o.lower() for n in names if n not in r.instructions[0].lower()), o
+
+
+def test_every_rule_has_scope_phrases() -> None:
+    for r in RULES:
+        assert 3 <= len(r.scope) <= 5, r.id
+        assert len(set(r.scope)) == len(r.scope), r.id
+
+
+def test_check_rules_catches_bad_scope() -> None:
+    r = RULES[0]
+    named = replace(r, scope=(*r.scope[:2], "work with a voltage detector on panels"))
+    copied = replace(r, scope=(*r.scope[:2], "whenever I need to confirm this cabinet is dead"))
+    short = replace(r, scope=r.scope[:2])
+    assert any("scope names 'voltage detector'" in p for p in check_rules([named]))
+    assert any("scope copies instruction words 'i need to confirm this'" in p for p in check_rules([copied]))
+    assert any("needs 3-5 scope phrases, has 2" in p for p in check_rules([short]))
+    # four shared consecutive words are allowed, five are not
+    ok = replace(r, scope=(*r.scope[:2], "to confirm this cabinet before opening"))
+    assert check_rules([ok]) == []
