@@ -79,3 +79,34 @@ def test_cli_json(synth: tuple[Path, Path], tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     payload = json.loads(out.read_text())
     assert set(payload["reports"][0]["by_split"]) == {"train"}
+
+
+def test_rule_level_counts_any_clause_of_the_rule(synth: tuple[Path, Path]) -> None:
+    """A retriever that returns a *different* clause stating the same rule: rule level 1.0, clause level 0."""
+    from prg.eval.retrieval import clause_groups
+
+    ds, _ = synth
+    groups = clause_groups(ds)
+    by_rule: dict[str, list[str]] = {}
+    for key, rule in groups.items():
+        by_rule.setdefault(rule, []).append(key)
+    records = [r for r in iter_records(ds) if r.documents]
+
+    class _Sibling:
+        tagger = None
+
+        def search(self, text: str, k: int = 5, **_: Any) -> RetrievalResult:
+            rec = next(r for r in records if r.instruction == text)
+            gold = {f"{d.doc_id}§{d.clause}" for d in rec.documents}
+            rule = groups[next(iter(gold))]
+            other = next((c for c in by_rule[rule] if c not in gold), None)
+            chunks = [] if other is None else [Chunk(id="s", doc_id=other.split("§")[0], text="",
+                                                     clause=other.split("§")[1])]  # fmt: skip
+            return RetrievalResult([Hit(c, 1.0, i + 1) for i, c in enumerate(chunks)], text)
+
+    rule = evaluate_retrieval(ds, _Sibling(), level="rule", progress=False)  # type: ignore[arg-type]
+    clause = evaluate_retrieval(ds, _Sibling(), level="clause", progress=False)  # type: ignore[arg-type]
+    assert clause.overall["R@5"] == 0.0
+    assert rule.overall["R@5"] > 0.8  # every record whose rule is stated somewhere else too
+    with pytest.raises(ValueError, match="level"):
+        evaluate_retrieval(ds, _Sibling(), level="doc", progress=False)  # type: ignore[arg-type]

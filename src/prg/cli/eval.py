@@ -21,6 +21,7 @@ def retrieval(
     mode: str = typer.Option("text", "--mode", help="text, image (needs a tagger), oracle-seen, or all."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many records per split."),
     industry_filter: bool = typer.Option(False, help="Search only the record's industry."),
+    level: str = typer.Option("rule", "--level", help="rule (any clause stating the rule counts) or clause."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     out: Path = typer.Option(None, "--out", "-o", help="Also write the JSON report here."),
 ) -> None:
@@ -41,6 +42,7 @@ def retrieval(
                 mode=m,
                 limit=limit,
                 industry_filter=industry_filter,
+                level=level,
                 progress=not as_json,
             )
             for m in modes
@@ -55,7 +57,10 @@ def retrieval(
         typer.echo(json.dumps(payload, indent=2))
         return
     for r in reports:
-        t = Table(title=f"retrieval, mode={r.mode} ({r.n_queries} queries, p50 {r.latency_ms_p50:.0f} ms/query)")
+        t = Table(
+            title=f"retrieval, mode={r.mode}, level={r.level} "
+            f"({r.n_queries} queries, p50 {r.latency_ms_p50:.0f} ms/query)"
+        )
         cols = [c for c in r.overall if c not in ("num_queries", "num_skipped")]
         t.add_column("group")
         for c in cols:

@@ -1,8 +1,14 @@
 """Retrieval quality on a PRG dataset: gold = the clause(s) each record references.
 
 A retrieved chunk counts as the clause ``(doc_id, clause)`` it belongs to; several chunks of one clause (its
-text, its table row, its PDF version) count once, at the best rank. Metrics: Recall@k (share of a record's gold
-clauses in the top k), MRR and nDCG@k, per split, per industry and overall (``prg.retrieval.metrics``).
+text, its table row, its PDF version) count once, at the best rank. Metrics: Recall@k, MRR and nDCG@k, per split,
+per industry and overall (``prg.retrieval.metrics``), at one of two levels:
+
+* ``clause``: the exact clauses the record lists are the relevant items;
+* ``rule``: a regulation library states one rule in several documents, and any of those clauses supports the
+  answer equally. Where the corpus says which rule each clause states (``documents/index.json``, as PRG-Synth
+  writes it), clauses are grouped by rule and a record's relevant item is its rule: Recall@5 = 1 when a clause
+  stating it is in the top 5. Clauses no rule maps stay clause-level. Without such a map, both levels agree.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class RetrievalEval:
     by_split: dict[str, dict[str, float]]
     by_industry: dict[str, dict[str, float]]
     mode: str  # "text", "image" or "oracle-seen"
+    level: str  # "rule" or "clause"
     n_queries: int
     latency_ms_p50: float
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -40,6 +47,7 @@ class RetrievalEval:
     def to_json(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
+            "level": self.level,
             "queries": self.n_queries,
             "overall": self.overall,
             "by_split": self.by_split,
@@ -58,6 +66,7 @@ def evaluate_retrieval(
     limit: int | None = None,
     industry_filter: bool = False,
     progress: bool = True,
+    level: str = "rule",
 ) -> RetrievalEval:
     """Run every selected record's instruction through ``retriever`` and score against its gold clauses.
 
@@ -68,6 +77,9 @@ def evaluate_retrieval(
 
     if mode not in ("text", "image", "oracle-seen"):
         raise ValueError(f"unknown mode {mode!r}: choose text, image or oracle-seen")
+    if level not in ("rule", "clause"):
+        raise ValueError(f"unknown level {level!r}: choose rule or clause")
+    group = clause_groups(dataset) if level == "rule" else {}
     if mode == "image" and retriever.tagger is None:
         raise ValueError("mode 'image' needs a scene tagger (train one with `prg index train-tagger`)")
     records = _select(iter_records(dataset), splits, limit)
@@ -81,7 +93,7 @@ def evaluate_retrieval(
     examples: list[dict[str, Any]] = []
     kmax = max(ks)
     for rec in tqdm(records, desc=f"retrieval ({mode})", disable=None if progress else True):
-        gold = {clause_key(d.doc_id, d.clause): 1 for d in rec.documents}
+        gold = {_g(group, clause_key(d.doc_id, d.clause)): 1 for d in rec.documents}
         if not gold:
             continue
         kwargs: dict[str, Any] = {}
@@ -95,7 +107,7 @@ def evaluate_retrieval(
             rec.instruction, k=3 * kmax, industry=rec.industry if industry_filter else None, **kwargs
         )
         lat.append(1000 * (time.perf_counter() - t0))
-        ranked = list(dict.fromkeys(clause_key(h.chunk.doc_id, h.chunk.clause) for h in res.hits))[:kmax]
+        ranked = list(dict.fromkeys(_g(group, clause_key(h.chunk.doc_id, h.chunk.clause)) for h in res.hits))[:kmax]
         runs[rec.id], qrels[rec.id] = ranked, gold
         by_split[rec.id], by_ind[rec.id] = rec.split, rec.industry
         if len(examples) < 5:
@@ -107,6 +119,7 @@ def evaluate_retrieval(
         by_split=evaluate_grouped(runs, qrels, by_split, ks=ks),
         by_industry=evaluate_grouped(runs, qrels, by_ind, ks=ks),
         mode=mode,
+        level=level,
         n_queries=len(runs),
         latency_ms_p50=float(np.median(lat)) if lat else 0.0,
         examples=examples,
@@ -125,3 +138,18 @@ def _select(records: Iterable[PRGRecord], splits: Sequence[str] | None, limit: i
         count[r.split] = count.get(r.split, 0) + 1
         out.append(r)
     return out
+
+
+def _g(group: dict[str, str], key: str) -> str:
+    return group.get(key, key)
+
+
+def clause_groups(dataset: str | Path) -> dict[str, str]:
+    """clause key -> ``rule:<id>`` from ``documents/index.json`` (PRG-Synth's corpus index); empty if absent."""
+    import json
+
+    p = Path(dataset) / "documents" / "index.json"
+    if not p.is_file():
+        return {}
+    docs = json.loads(p.read_text(encoding="utf-8")).get("documents", [])
+    return {clause_key(d["doc_id"], c): f"rule:{r}" for d in docs for c, r in (d.get("clauses") or {}).items()}
