@@ -1,0 +1,330 @@
+"""The pose head: γ (PoseProjection) + the grasp decoder F_dec, and the frozen image encoder F_enc.
+
+Data flow (shapes for one batch; ``S`` = encoder input size, ``s = S / patch``, ``D`` = prompt width, 256 in SAM):
+
+```
+images (any size)  --ImageEncoder.preprocess-->  pixel_values [B x 3 x S x S], metas (scale, padding)
+pixel_values       --ImageEncoder (frozen)----->  image_embeddings [B x D x s x s]    (computed once per image)
+[POSE] hidden h [N x H] --PoseProjection γ----->  pose embedding [N x D]
+(pose embedding, image_embeddings[image_index]) --GraspDecoder--> maps [N x 4 x S x S]
+maps[i] --maps_to_image(maps[i], metas[image_index[i]])--> [4 x H_i x W_i] (quality, cos2, sin2, width)
+```
+
+The decoder is transformers' ``SamMaskDecoder`` with ``num_multimask_outputs = 4``: its four "multimask" tokens
+are the four grasp maps, so each map is SAM's hypernetwork product of a token with the upscaled image embedding.
+Map encodings follow :mod:`prg.grasp.maps` (see docs/grasp_head.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import SamMaskDecoderConfig, SamVisionConfig
+from transformers.models.sam.modeling_sam import SamMaskDecoder, SamPositionalEmbedding, SamVisionEncoder
+from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from prg.grasp.rect import GraspRect
+
+__all__ = [
+    "GraspDecoder",
+    "GraspHead",
+    "ImageEncoder",
+    "ImageMeta",
+    "PoseProjection",
+    "activate_maps",
+    "grasp_decoder_config",
+    "maps_to_image",
+]
+
+NUM_MAPS = 4  # quality, cos2, sin2, width (prg.grasp.maps order)
+
+
+class PoseProjection(nn.Module):
+    """γ: the ``[POSE]`` token's last hidden state -> the decoder's prompt embedding.
+
+    ``[N x lm_hidden] -> [N x out]`` via Linear -> ReLU -> (Dropout) -> Linear.
+    """
+
+    def __init__(self, lm_hidden: int, hidden: int | None = None, out: int = 256, dropout: float = 0.0) -> None:
+        super().__init__()
+        hidden = lm_hidden if hidden is None else hidden
+        self.net = nn.Sequential(nn.Linear(lm_hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, out))
+
+    def forward(self, pose_hidden: torch.Tensor) -> torch.Tensor:
+        """``[N x lm_hidden] -> [N x out]`` (input cast to the projection's dtype, e.g. fp32 LM -> bf16 head)."""
+        return self.net(pose_hidden.to(next(self.parameters()).dtype))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# F_enc: image preprocessing, geometry back to the original image, and the frozen SAM vision encoder.
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Geometry of one preprocessed image: resized by ``scale`` to ``resized`` (h, w), then padded bottom/right
+    (as SAM does) to ``size x size``. ``original`` is (H, W)."""
+
+    original: tuple[int, int]
+    resized: tuple[int, int]
+    size: int
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(sy, sx): model pixels per original pixel along each axis (equal up to rounding)."""
+        return (self.resized[0] / self.original[0], self.resized[1] / self.original[1])
+
+    @property
+    def padding(self) -> tuple[int, int]:
+        """(bottom, right) padding in model pixels."""
+        return (self.size - self.resized[0], self.size - self.resized[1])
+
+    def rect_to_model(self, rect: GraspRect) -> GraspRect:
+        """A rectangle in original-image pixels -> the same rectangle in model (``S x S``) pixels."""
+        sy, sx = self.scale
+        s = math.sqrt(sx * sy)  # aspect is preserved up to rounding, so lengths scale by one factor
+        # Pixel centres (integer coordinates) map as in an align_corners=False resize: u = (x + 0.5) * s - 0.5.
+        return GraspRect(
+            (rect.x + 0.5) * sx - 0.5,
+            (rect.y + 0.5) * sy - 0.5,
+            rect.width * s,
+            rect.height * s,
+            rect.angle,
+            rect.quality,
+        )
+
+    def rect_to_image(self, rect: GraspRect) -> GraspRect:
+        """Inverse of :meth:`rect_to_model`."""
+        sy, sx = self.scale
+        s = math.sqrt(sx * sy)
+        return GraspRect(
+            (rect.x + 0.5) / sx - 0.5,
+            (rect.y + 0.5) / sy - 0.5,
+            rect.width / s,
+            rect.height / s,
+            rect.angle,
+            rect.quality,
+        )
+
+
+def maps_to_image(maps: torch.Tensor, meta: ImageMeta) -> torch.Tensor:
+    """Crop the padding off ``[4 x S x S]`` model-space maps and resize them to the original ``[4 x H x W]``.
+
+    The width channel is rescaled so it stays "opening / width_scale" in *original* pixels: decode the result
+    with the same ``width_scale`` as the targets. (It may then exceed 1 when the image was shrunk.)
+    """
+    if maps.ndim != 3 or maps.shape[0] != NUM_MAPS or maps.shape[1:] != (meta.size, meta.size):
+        raise ValueError(f"expected maps [4 x {meta.size} x {meta.size}], got {tuple(maps.shape)}")
+    h, w = meta.resized
+    cropped = maps[None, :, :h, :w].float()
+    out = F.interpolate(cropped, size=meta.original, mode="bilinear", align_corners=False)[0]
+    sy, sx = meta.scale
+    width = out[3] / math.sqrt(sx * sy)
+    return torch.cat([out[:3], width[None]], dim=0)
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """``[H x W]``, ``[H x W x 1]``, ``[H x W x 3]`` or ``[H x W x 4]`` uint8 -> ``[H x W x 3]`` uint8."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"expected an [H x W], [H x W x 1|3|4] image, got shape {arr.shape}")
+    if arr.shape[2] == 1:
+        return np.repeat(arr, 3, axis=2)
+    return arr[:, :, :3]  # RGBA: the alpha channel carries no appearance
+
+
+class ImageEncoder(nn.Module):
+    """F_enc: a SAM-architecture vision encoder (transformers' ``SamVisionEncoder``), frozen by default.
+
+    ``forward(pixel_values [B x 3 x S x S]) -> image_embeddings [B x output_channels x s x s]``.
+    """
+
+    pixel_mean: torch.Tensor  # [3 x 1 x 1] buffers
+    pixel_std: torch.Tensor
+
+    def __init__(self, config: SamVisionConfig, frozen: bool = True) -> None:
+        super().__init__()
+        if not isinstance(config.image_size, int):
+            raise ValueError("ImageEncoder expects a square input: SamVisionConfig.image_size must be an int")
+        self.encoder = SamVisionEncoder(config)
+        self.image_size: int = config.image_size
+        self.frozen = frozen
+        # SAM's normalisation (the ImageNet statistics, in 0..255 units as SamImageProcessor applies them).
+        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1) * 255, persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1) * 255, persistent=False)
+        if frozen:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+
+    def train(self, mode: bool = True) -> ImageEncoder:
+        """Like ``nn.Module.train``, but a frozen encoder stays in eval mode (no dropout, fixed features)."""
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[B x 3 x S x S]`` normalised pixels -> ``[B x C x s x s]`` image embeddings."""
+        dtype = next(self.encoder.parameters()).dtype
+        # A frozen encoder's features are constants: no graph saves memory (they are cached per image anyway).
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            return self.encoder(pixel_values.to(dtype)).last_hidden_state
+
+    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[ImageMeta]]:
+        """uint8 images of any size/aspect (grey, RGB or RGBA) -> ``pixel_values [B x 3 x S x S]`` and metas.
+
+        Longest side resized to ``S`` (bilinear, antialiased), normalised with SAM's mean/std, zero-padded
+        bottom/right to a square (zero = the mean colour after normalisation, as SAM pads).
+        """
+        # Written by hand rather than SamImageProcessor: its API differs across transformers 5.x releases, the
+        # fast variant needs torchvision, and we need the exact geometry (ImageMeta) to map grasps back.
+        size = self.image_size
+        batch = torch.zeros(len(images), 3, size, size)
+        metas: list[ImageMeta] = []
+        for i, image in enumerate(images):
+            rgb = _to_rgb(image)
+            h, w = rgb.shape[:2]
+            scale = size / max(h, w)
+            rh, rw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
+            pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()[None]
+            resized = F.interpolate(pixels, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+            batch[i, :, :rh, :rw] = (resized[0].clamp(0, 255) - self.pixel_mean.cpu()) / self.pixel_std.cpu()
+            metas.append(ImageMeta(original=(h, w), resized=(rh, rw), size=size))
+        return batch.to(self.pixel_mean.device), metas
+
+
+# --------------------------------------------------------------------------------------------------------------
+# F_dec: SAM's mask decoder with the pose embedding as its sparse prompt.
+
+
+def activate_maps(logits: torch.Tensor) -> torch.Tensor:
+    """Decoder logits ``[N x 4 x S x S]`` -> maps: quality and width via sigmoid (both live in [0, 1]),
+    cos2 and sin2 via tanh (in [-1, 1]; their target background is 0, the "no angle" of prg.grasp.maps)."""
+    quality, cos2, sin2, width = logits.unbind(dim=1)
+    return torch.stack([quality.sigmoid(), cos2.tanh(), sin2.tanh(), width.sigmoid()], dim=1)
+
+
+def grasp_decoder_config(
+    hidden_size: int = 256, num_hidden_layers: int = 2, num_attention_heads: int = 8, mlp_dim: int = 2048
+) -> SamMaskDecoderConfig:
+    """A ``SamMaskDecoderConfig`` for :class:`GraspDecoder` (SAM's defaults, but four output maps)."""
+    return SamMaskDecoderConfig(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        mlp_dim=mlp_dim,
+        num_multimask_outputs=NUM_MAPS,
+    )
+
+
+class GraspDecoder(nn.Module):
+    """F_dec: ``(prompt [N x D], image_embeddings [B x D x s x s], image_index [N]) -> maps [N x 4 x S x S]``.
+
+    Module names mirror ``SamModel`` (``shared_image_embedding``, ``no_mask_embed``, ``mask_decoder``) so a
+    weight converter can map SAM checkpoints onto it (``mask_tokens`` has one row more than SAM's).
+    """
+
+    def __init__(self, config: SamMaskDecoderConfig, image_size: int, pos_scale: float = 1.0) -> None:
+        super().__init__()
+        if config.num_multimask_outputs != NUM_MAPS:
+            raise ValueError(f"GraspDecoder needs num_multimask_outputs={NUM_MAPS} (one token per grasp map)")
+        if config.hidden_size % 8:
+            raise ValueError("SamMaskDecoder needs hidden_size divisible by 8 (it upscales to hidden_size // 8)")
+        if getattr(config, "_attn_implementation", None) is None:
+            config._attn_implementation = "sdpa"  # what SamModel would set; the standalone default is eager
+        self.hidden_size: int = config.hidden_size
+        self.image_size = image_size
+        # SamPositionalEmbedding reads only these two fields; scale 1.0 is SAM's original random-Fourier
+        # scale (transformers derives it from the vision width, which only matters before loading weights).
+        pe_config = SimpleNamespace(num_pos_feats=config.hidden_size // 2, scale=pos_scale)
+        self.shared_image_embedding = SamPositionalEmbedding(pe_config)
+        self.no_mask_embed = nn.Embedding(1, config.hidden_size)  # SAM's dense prompt when no mask is given
+        self.mask_decoder = SamMaskDecoder(config)
+        # Output token 0 (SAM's single-mask token) and the IoU head are computed but never used for a loss:
+        # freezing them keeps distributed training from tripping over parameters without gradients.
+        self.mask_decoder.output_hypernetworks_mlps[0].requires_grad_(False)
+        self.mask_decoder.iou_prediction_head.requires_grad_(False)
+
+    def image_positional_embeddings(self, height: int, width: int) -> torch.Tensor:
+        """Dense positional encoding of the ``height x width`` embedding grid: ``[1 x D x height x width]``."""
+        weight = self.shared_image_embedding.positional_embedding
+        ys = (torch.arange(height, device=weight.device, dtype=weight.dtype) + 0.5) / height
+        xs = (torch.arange(width, device=weight.device, dtype=weight.dtype) + 0.5) / width
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # [h x w x 2] as (x, y) in [0, 1]
+        return self.shared_image_embedding(grid).permute(2, 0, 1)[None]
+
+    def forward(
+        self,
+        prompt: torch.Tensor,
+        image_embeddings: torch.Tensor,
+        image_index: torch.Tensor,
+        return_logits: bool = False,
+    ) -> torch.Tensor:
+        """``prompt [N x D]``, ``image_embeddings [B x D x s x s]``, ``image_index [N]`` (long, into B) ->
+        ``[N x 4 x S x S]`` maps as :func:`activate_maps` gives them, or their pre-activation logits
+        (``return_logits``: for a numerically stable loss, see ``grasp_map_loss(..., logits=True)``).
+        """
+        n, d = prompt.shape
+        if image_embeddings.ndim != 4 or image_embeddings.shape[1] != d or d != self.hidden_size:
+            raise ValueError(
+                f"prompt [N x {self.hidden_size}] and image_embeddings [B x {self.hidden_size} x s x s] expected, "
+                f"got {tuple(prompt.shape)} and {tuple(image_embeddings.shape)}"
+            )
+        if image_index.shape != (n,):
+            raise ValueError(f"image_index must have shape [{n}], got {tuple(image_index.shape)}")
+        _, _, h, w = image_embeddings.shape
+        dtype = self.no_mask_embed.weight.dtype
+        # One decoder "batch" element per pose: SAM's mask decoder repeats images per prompt anyway.
+        per_pose = image_embeddings[image_index.long()].to(dtype)  # [N x D x s x s]
+        dense = self.no_mask_embed.weight.view(1, d, 1, 1).expand(n, d, h, w)
+        pos = self.image_positional_embeddings(h, w).expand(n, d, h, w)
+        sparse = prompt.to(dtype).view(n, 1, 1, d)  # [N x point_batch 1 x tokens 1 x D]
+        logits, _ = self.mask_decoder(
+            image_embeddings=per_pose,
+            image_positional_embeddings=pos,
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=True,  # the four multimask tokens = the four grasp maps
+        )  # [N x 1 x 4 x 4s x 4s]
+        logits = F.interpolate(
+            logits[:, 0], size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
+        )
+        return logits if return_logits else activate_maps(logits)
+
+
+class GraspHead(nn.Module):
+    """γ + F_dec: ``(pose_hidden [N x H], image_embeddings [B x D x s x s], image_index [N]) -> [N x 4 x S x S]``.
+
+    F_enc stays outside: its features are computed once per image and cached across ``[POSE]`` tokens.
+    """
+
+    def __init__(
+        self,
+        lm_hidden: int,
+        decoder_config: SamMaskDecoderConfig,
+        image_size: int,
+        projection_hidden: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.projection = PoseProjection(lm_hidden, projection_hidden, decoder_config.hidden_size, dropout)
+        self.decoder = GraspDecoder(decoder_config, image_size)
+
+    def forward(
+        self,
+        pose_hidden: torch.Tensor,
+        image_embeddings: torch.Tensor,
+        image_index: torch.Tensor,
+        return_logits: bool = False,
+    ) -> torch.Tensor:
+        """See the class docstring; maps (or logits) as :meth:`GraspDecoder.forward` returns them."""
+        return self.decoder(self.projection(pose_hidden), image_embeddings, image_index, return_logits)
