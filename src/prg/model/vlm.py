@@ -1,0 +1,300 @@
+"""The PRG vision-language model: vision tower -> projector -> HF causal LM, with ``[POSE]`` hidden states.
+
+Composition follows ``LlavaForConditionalGeneration``: the prompt holds one ``<image>`` token per image feature,
+and the projected features replace those tokens' embeddings 1:1. The sequence length therefore never changes, so
+hidden states line up with ``input_ids`` and the language model's own KV cache works unchanged.
+
+Which hidden state is "the pose": the last-layer hidden state (after the final norm, i.e. what ``lm_head`` reads)
+at the position whose *input* token is ``[POSE]``. In training (teacher forcing) that is the position holding
+``[POSE]``; in generation it is computed when the generated ``[POSE]`` is fed back as the next step's input. Both
+are the representation of the ``[POSE]`` token itself, so training and inference read the same quantity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, cast
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from transformers import PreTrainedModel
+
+from prg.model.tokenizer import IGNORE_INDEX
+
+LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(input_ids [B x T], scores [B x V]) -> scores``; the same call signature as HF ``LogitsProcessor``."""
+
+
+class VisionTower(Protocol):
+    """Any module mapping ``pixel_values [B x 3 x S x S]`` to features ``[B x num_image_tokens x hidden_size]``."""
+
+    image_size: int
+    num_image_tokens: int
+    hidden_size: int
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class TinyVisionConfig:
+    image_size: int = 32
+    patch_size: int = 8
+    hidden_size: int = 32
+    num_layers: int = 1
+    num_heads: int = 2
+
+    @property
+    def num_image_tokens(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+
+class TinyVisionTower(nn.Module):
+    """Conv patch embedding + a few pre-norm transformer layers; random weights, for tests and the tiny preset."""
+
+    def __init__(self, config: TinyVisionConfig) -> None:
+        super().__init__()
+        if config.image_size % config.patch_size:
+            raise ValueError("image_size must be a multiple of patch_size")
+        self.config = config
+        self.image_size = config.image_size
+        self.num_image_tokens = config.num_image_tokens
+        self.hidden_size = config.hidden_size
+        d = config.hidden_size
+        self.patch = nn.Conv2d(3, d, kernel_size=config.patch_size, stride=config.patch_size)
+        self.pos = nn.Parameter(torch.randn(1, config.num_image_tokens, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, config.num_heads, 2 * d, dropout=0.0, batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[B x 3 x S x S]`` -> ``[B x (S/p)^2 x D]``."""
+        x = self.patch(pixel_values).flatten(2).transpose(1, 2) + self.pos  # (B, n, D), row-major patches
+        return self.norm(self.blocks(x))
+
+
+def preprocess_images(
+    images: Sequence[Image.Image | np.ndarray],
+    size: int,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+) -> torch.Tensor:
+    """Resize (keeping aspect) and pad images to ``size x size``; returns ``pixel_values [B x 3 x size x size]``.
+
+    Accepts PIL images or ``uint8`` arrays (H x W, H x W x 3, H x W x 4). Grey is replicated to RGB; RGBA is
+    composited on black so transparent regions look like the padding. The image is anchored at the top-left and
+    padded right/bottom with zeros (before normalisation), so a pixel ``(x, y)`` of the original maps to
+    ``(x * s, y * s)`` with ``s = size / max(w, h)``: grasp rectangles scale back with one number.
+    """
+    out = torch.zeros(len(images), 3, size, size)
+    m = torch.tensor(mean).view(3, 1, 1)
+    sd = torch.tensor(std).view(3, 1, 1)
+    for i, img in enumerate(images):
+        pil = Image.fromarray(img) if isinstance(img, np.ndarray) else img
+        if pil.mode in ("RGBA", "LA", "P"):
+            pil = pil.convert("RGBA")
+            canvas = Image.new("RGBA", pil.size, (0, 0, 0, 255))
+            pil = Image.alpha_composite(canvas, pil)
+        pil = pil.convert("RGB")
+        w, h = pil.size
+        scale = size / max(w, h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        arr = np.asarray(pil.resize((nw, nh), Image.Resampling.BICUBIC), dtype=np.float32) / 255.0
+        out[i, :, :nh, :nw] = torch.from_numpy(arr).permute(2, 0, 1)
+    return (out - m) / sd
+
+
+class VLMOutput(NamedTuple):
+    loss: torch.Tensor | None  # scalar, when labels were given
+    logits: torch.Tensor  # [B x T x V]
+    pose_hidden: torch.Tensor  # [N x H], one row per [POSE] input token, in (batch, position) order
+    pose_index: tuple[torch.Tensor, torch.Tensor]  # (batch idx [N], position [N])
+
+
+@dataclass
+class GenerationOutput:
+    sequences: torch.Tensor  # [B x T_new] generated ids only; pad after a sample's eos
+    pose_hidden: list[torch.Tensor] = field(default_factory=list)  # per sample [n_pose_i x H], may be [0 x H]
+
+
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that skip padding: ``[B x T]`` mask -> ``[B x T]`` (pads get 0). Needed for left padding."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class PRGVisionLanguageModel(nn.Module):
+    """Vision tower + Linear-GELU-Linear projector + any HF causal LM whose vocabulary holds the PRG tokens."""
+
+    def __init__(
+        self,
+        vision_tower: nn.Module,
+        language_model: PreTrainedModel,
+        image_token_id: int,
+        pose_token_id: int,
+        pad_token_id: int,
+        eos_token_id: int | Sequence[int],
+    ) -> None:
+        super().__init__()
+        self.vision_tower = vision_tower
+        self.language_model = language_model
+        spec = cast(VisionTower, vision_tower)
+        # image geometry comes from the vision tower's own configuration, never from a constant
+        self.num_image_tokens = int(spec.num_image_tokens)
+        self.image_size = int(spec.image_size)
+        self.hidden_size = int(language_model.config.hidden_size)
+        h, dv = self.hidden_size, int(spec.hidden_size)
+        self.projector = nn.Sequential(nn.Linear(dv, h), nn.GELU(), nn.Linear(h, h))
+        self.image_token_id = image_token_id
+        self.pose_token_id = pose_token_id
+        self.pad_token_id = pad_token_id
+        self.eos_token_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``[B x 3 x S x S]`` -> projected features ``[B x n_img x H]``."""
+        return self.projector(self.vision_tower(pixel_values))
+
+    def embed(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings ``[B x T x H]`` with image ``b``'s features at sample ``b``'s ``<image>`` positions."""
+        embeds = self.language_model.get_input_embeddings()(input_ids)
+        is_image = input_ids == self.image_token_id
+        counts = is_image.sum(1)
+        if pixel_values is None:
+            if counts.any():
+                raise ValueError("input_ids contain <image> tokens but no pixel_values were given")
+            return embeds
+        if pixel_values.shape[0] != input_ids.shape[0]:
+            raise ValueError(f"{pixel_values.shape[0]} images for a batch of {input_ids.shape[0]} (one per sample)")
+        n = self.num_image_tokens
+        if (counts != n).any():
+            raise ValueError(
+                f"each sample needs exactly {n} <image> tokens (the vision tower's num_image_tokens); "
+                f"got {counts.tolist()}"
+            )
+        feats = self.encode_images(pixel_values).to(embeds.dtype)
+        # masked_scatter fills True positions in row-major order: sample b's slots take feats[b] in patch order
+        return embeds.masked_scatter(is_image.unsqueeze(-1), feats)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> VLMOutput:
+        """Teacher-forced pass over ``[B x T]`` tokens; the pose hidden states are read where the input is [POSE]."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if labels is not None:  # image slots are never prediction targets
+            labels = labels.masked_fill(input_ids == self.image_token_id, IGNORE_INDEX)
+        out = self.language_model(
+            inputs_embeds=self.embed(input_ids, pixel_values),
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+            labels=labels,
+            use_cache=False,
+            output_hidden_states=True,
+        )
+        pose_index = torch.nonzero((input_ids == self.pose_token_id) & attention_mask.bool(), as_tuple=True)
+        hidden = out.hidden_states[-1]  # (B, T, H), after the final norm
+        return VLMOutput(out.loss, out.logits, hidden[pose_index], (pose_index[0], pose_index[1]))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        max_new_tokens: int = 64,
+        eos_token_id: int | Sequence[int] | None = None,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> GenerationOutput:
+        """Greedy decoding with the LM's KV cache; collects one hidden state ``[H]`` per generated [POSE].
+
+        ``input_ids [B x T]`` must be LEFT padded (every row ends with a real token). A small explicit loop rather
+        than ``PreTrainedModel.generate``: the pose hidden state is the output of the step that *feeds* [POSE]
+        back, which HF's generate only exposes through per-step hidden-state dumps of every layer or hooks; here
+        it is one line, and a [POSE] emitted as the very last token gets its one extra cached step.
+        """
+        eos = torch.tensor(self.eos_token_ids if eos_token_id is None else _as_list(eos_token_id))
+        eos = eos.to(input_ids.device)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if not attention_mask[:, -1].all():
+            raise ValueError("generate needs left padding: the last prompt token of every sample must be real")
+        batch = input_ids.shape[0]
+        lm = self.language_model
+        positions = position_ids_from_mask(attention_mask)
+        out = lm(
+            inputs_embeds=self.embed(input_ids, pixel_values),
+            attention_mask=attention_mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        cache, logits = out.past_key_values, out.logits[:, -1]
+        next_pos = positions[:, -1:] + 1
+        finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+        generated = input_ids.new_zeros(batch, 0)
+        poses: list[list[torch.Tensor]] = [[] for _ in range(batch)]
+        for step in range(max_new_tokens):
+            if logits_processor is not None:
+                logits = logits_processor(torch.cat([input_ids, generated], 1), logits)
+            # a generated <image> would have no image features behind it
+            logits = logits.clone()
+            logits[:, self.image_token_id] = -float("inf")
+            token = torch.where(finished, self.pad_token_id, logits.argmax(-1))
+            generated = torch.cat([generated, token[:, None]], 1)
+            posed = (token == self.pose_token_id) & ~finished
+            finished |= torch.isin(token, eos)
+            if finished.all() or (step == max_new_tokens - 1 and not posed.any()):
+                break
+            # feed the token back: its hidden state is the [POSE] representation; its logits give the next token.
+            # Finished samples are fed pad with mask 1: harmless to the others, their output is discarded.
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(batch, 1)], 1)
+            out = lm(
+                input_ids=token[:, None],
+                attention_mask=attention_mask,
+                position_ids=next_pos,
+                past_key_values=cache,
+                use_cache=True,
+                output_hidden_states=True,
+            )
+            cache, logits, next_pos = out.past_key_values, out.logits[:, -1], next_pos + 1
+            hidden = out.hidden_states[-1][:, -1]  # (B, H)
+            for b in torch.nonzero(posed).flatten().tolist():
+                poses[b].append(hidden[b])
+        return GenerationOutput(generated, [self._stack(p) for p in poses])
+
+    @torch.no_grad()
+    def uncached_pose_hidden(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None,
+        attention_mask: torch.Tensor | None,
+        generated: torch.Tensor,
+    ) -> list[torch.Tensor]:
+        """LISA-style reference: re-run prompt + ``generated [B x T_new]`` in one full forward, no cache.
+
+        Returns per sample the hidden states ``[n_pose_i x H]`` at the generated [POSE] positions; equal to
+        ``generate``'s within float tolerance. Used by tests and by the cached-vs-uncached benchmark.
+        """
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        ids = torch.cat([input_ids, generated], 1)
+        mask = torch.cat([attention_mask, torch.ones_like(generated)], 1)  # as fed during cached decoding
+        out = self.forward(ids, pixel_values, mask)
+        prompt_len = input_ids.shape[1]
+        keep = out.pose_index[1] >= prompt_len  # only [POSE] tokens the model generated
+        rows, hidden = out.pose_index[0][keep], out.pose_hidden[keep]
+        return [hidden[rows == b] for b in range(ids.shape[0])]
+
+    def _stack(self, hs: list[torch.Tensor]) -> torch.Tensor:
+        if hs:
+            return torch.stack(hs)
+        return next(self.language_model.parameters()).new_zeros(0, self.hidden_size)
+
+
+def _as_list(x: int | Sequence[int]) -> list[int]:
+    return [x] if isinstance(x, int) else list(x)
