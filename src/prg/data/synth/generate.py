@@ -247,9 +247,7 @@ def _prepare(out: Path, cfg: SynthConfig, overwrite: bool) -> dict[int, str]:
     prog_dir = out / _PROGRESS_DIR
     cfg_json = json.dumps(cfg.to_json(), sort_keys=True)
     if (out / INFO_FILE).exists() or prog_dir.exists():
-        if overwrite:
-            if not ((out / INFO_FILE).exists() or prog_dir.exists()):
-                raise FileExistsError(f"{out} is not a PRG-Synth folder; refusing to delete it")
+        if overwrite:  # only a folder holding a dataset or a generation in progress is ever deleted
             shutil.rmtree(out)
         elif (out / INFO_FILE).exists():
             raise FileExistsError(f"{out} already holds a finished dataset; pass --overwrite to replace it")
