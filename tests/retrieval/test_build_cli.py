@@ -117,6 +117,7 @@ def test_seen_tools_move_their_clauses_up(corpus: Path, tmp_path: Path) -> None:
             assert r.search(q, k=3, seen=["lockout padlock"]).hits
     finally:
         r.close()
+
     def rank(res: object) -> int:
         clauses = [h.chunk.clause for h in res.hits]  # type: ignore[attr-defined]
         return clauses.index("4.2.2") if "4.2.2" in clauses else 99
