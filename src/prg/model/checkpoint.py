@@ -1,0 +1,107 @@
+"""PRG model checkpoints: ``config.json`` + ``model.safetensors`` + ``tokenizer/``. JSON and safetensors only.
+
+A checkpoint is a *delta on a base*: the base is rebuilt from ``config.json`` (preset name + seed, through
+:func:`prg.model.prg_model.build_prg_model`), then the stored tensors are copied over it. By default only the
+trainable tensors are stored (every ``requires_grad`` parameter) plus the persistent buffers of the model, so
+frozen weights (F_enc, an LM frozen by AdaptiveMixture) come from the base. For the tiny preset that means every
+trainable parameter; the rebuilt base is exact because the builders are seeded. For pretrained presets the base
+must be the same local weights; ``trainable_only=False`` stores everything and depends on the base only for the
+architecture.
+
+Tied or otherwise shared tensors: ``named_parameters()`` yields a tied parameter once (under its first name), and
+any remaining tensors that share storage are cloned before writing, because safetensors refuses shared storage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoTokenizer
+
+from prg.model.prg_model import PRGModel, PRGModelConfig, build_prg_model
+
+__all__ = ["CheckpointError", "from_pretrained", "save_pretrained", "state_to_save"]
+
+FORMAT = "prg-model/1"
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder does not match the model its config describes."""
+
+
+def state_to_save(model: PRGModel, trainable_only: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors a checkpoint holds, keyed by ``model.state_dict`` names (detached, not yet de-aliased)."""
+    out = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad or not trainable_only}
+    params = {n for n, _ in model.named_parameters(remove_duplicate=False)}
+    # Persistent buffers are not parameters and some are random (e.g. positional tables): keep them too.
+    for name, tensor in model.state_dict().items():
+        if name not in params:
+            out[name] = tensor.detach()
+    return out
+
+
+def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous copies where tensors share storage (safetensors refuses that); others are left as they are."""
+    seen: set[tuple[torch.device, int]] = set()
+    out: dict[str, torch.Tensor] = {}
+    for name, t in tensors.items():
+        key = (t.device, t.untyped_storage().data_ptr())
+        out[name] = t.clone().contiguous() if key in seen else t.contiguous()
+        seen.add(key)
+    return out
+
+
+def save_pretrained(model: PRGModel, directory: str | Path, trainable_only: bool = True) -> Path:
+    """Write ``config.json``, ``model.safetensors`` and ``tokenizer/`` into ``directory`` (created); returns it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = _unshare(state_to_save(model, trainable_only))
+    save_file({k: v.cpu() for k, v in tensors.items()}, str(directory / WEIGHTS_NAME), metadata={"format": FORMAT})
+    model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+    meta = {
+        "format": FORMAT,
+        "base": {"preset": model.config.preset, "seed": model.config.seed},
+        "trainable_only": trainable_only,
+        "model": model.config.to_dict(),
+    }
+    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    return directory
+
+
+def from_pretrained(directory: str | Path, map_location: str | torch.device = "cpu") -> PRGModel:
+    """Rebuild the base from ``config.json``, load the saved tokenizer and copy the stored tensors in.
+
+    Strict: every tensor the config implies must be in the file and nothing else; a :class:`CheckpointError`
+    names the missing and unexpected keys (and any shape mismatch).
+    """
+    directory = Path(directory)
+    meta = json.loads((directory / CONFIG_NAME).read_text())
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{directory} is not a PRG model checkpoint (format={meta.get('format')!r})")
+    model = build_prg_model(PRGModelConfig.from_dict(meta["model"]))
+    tokenizer = AutoTokenizer.from_pretrained(str(directory / TOKENIZER_DIR))
+    if tokenizer.get_vocab() != model.tokenizer.get_vocab():
+        raise CheckpointError("the saved tokenizer's vocabulary differs from the rebuilt base's")
+    model.tokenizer = tokenizer  # the saved processor is the one the weights were trained with
+    model.to(map_location)
+    stored = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
+    own = state_to_save(model, bool(meta["trainable_only"]))
+    missing, unexpected = sorted(set(own) - set(stored)), sorted(set(stored) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{directory / WEIGHTS_NAME} does not match the model in {CONFIG_NAME}: "
+            f"missing keys {missing}, unexpected keys {unexpected}"
+        )
+    bad = [f"{k}: {tuple(stored[k].shape)} vs {tuple(t.shape)}" for k, t in own.items() if stored[k].shape != t.shape]
+    if bad:
+        raise CheckpointError(f"shape mismatch (stored vs model): {bad}")
+    with torch.no_grad():
+        for key, target in own.items():
+            target.copy_(stored[key])
+    return model

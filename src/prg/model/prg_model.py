@@ -1,0 +1,297 @@
+"""The joined PRG model: VLM (+ optional AdaptiveMixture) -> [POSE] hidden states -> γ + F_dec, with frozen F_enc.
+
+```
+images ──preprocess_images──► pixel_values [B x 3 x s x s] ──► VLM ──► [POSE] hidden [N x H]
+       └─ImageEncoder.preprocess─► sam_pixel_values [B x 3 x S x S] ──► F_enc (frozen) ──► [B x D x S/p x S/p]
+[POSE] hidden + image embeddings[image index] ──► GraspHead (γ + F_dec) ──► maps [N x 4 x S x S]
+maps ──maps_to_image──► [4 x H_i x W_i] ──maps_to_rects──► GraspRects in original pixels
+```
+
+``PRGModel.forward`` owns the training loss; ``PRGModel.predict`` owns generation and grasp decoding. The network
+parts stay in vlm.py / grasp_head.py; this file only wires them (and never does file I/O: see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import PreTrainedTokenizerBase, SamVisionConfig
+
+from prg.grasp.maps import DEFAULT_WIDTH_SCALE, GraspMaps, maps_to_rects
+from prg.grasp.rect import GraspRect
+from prg.model.adaptive_mixture import (
+    AdaptiveMixtureConfig,
+    apply_adaptive_mixture,
+    balance_loss,
+    set_segments,
+    wrapped_modules,
+)
+from prg.model.grasp_head import GraspHead, ImageEncoder, grasp_decoder_config, maps_to_image
+from prg.model.losses import grasp_map_loss
+from prg.model.presets import build_preset
+from prg.model.tokenizer import Segment, build_prompt
+from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel, preprocess_images
+
+__all__ = ["PRGModel", "PRGModelConfig", "Prediction", "build_prg_model", "build_tiny_prg_model", "tiny_config"]
+
+
+@dataclass
+class PRGModelConfig:
+    """Everything needed to rebuild a PRG model's architecture (and, with ``seed``, its random base weights).
+
+    ``encoder`` holds ``SamVisionConfig`` keyword arguments, ``decoder`` those of :func:`grasp_decoder_config`;
+    plain dicts so the config is JSON as it stands. ``adaptive_mixture`` is set by
+    :meth:`PRGModel.apply_adaptive_mixture` (an ``AdaptiveMixtureConfig`` as a dict), None without adapters.
+    """
+
+    preset: str = "tiny"
+    seed: int = 0
+    encoder: dict[str, Any] = field(default_factory=dict)
+    decoder: dict[str, Any] = field(default_factory=dict)
+    projection_hidden: int | None = None
+    width_scale: float = DEFAULT_WIDTH_SCALE  # must equal the one target_maps used for training targets
+    max_new_tokens: int = 32
+    max_prompt_length: int | None = None
+    grasp_loss_weight: float = 1.0
+    adaptive_mixture: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PRGModelConfig:
+        return cls(**data)
+
+
+def tiny_config(seed: int = 0) -> PRGModelConfig:
+    """The ``tiny`` preset with a 64 px, 2-layer SAM-architecture encoder and a 1-layer, 64-wide decoder."""
+    encoder = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=64,
+        patch_size=8,
+        output_channels=64,
+        mlp_dim=64,
+        global_attn_indexes=[1],
+        window_size=4,
+        initializer_range=0.02,  # SAM's default 1e-10 makes random features almost constant
+    )
+    decoder = dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64)
+    return PRGModelConfig(preset="tiny", seed=seed, encoder=encoder, decoder=decoder)
+
+
+@dataclass
+class Prediction:
+    """One sample's answer: the generated text (special tokens such as ``[POSE]`` kept, eos and pads cut) and
+    one list of rectangles (original-image pixels, best first) per generated ``[POSE]``."""
+
+    answer_text: str
+    grasps: list[list[GraspRect]]
+    pose_count: int
+
+
+class PRGModel(nn.Module):
+    """VLM + frozen F_enc + grasp head; ``forward`` gives the training losses, ``predict`` answers and grasps."""
+
+    def __init__(
+        self,
+        vlm: PRGVisionLanguageModel,
+        image_encoder: ImageEncoder,
+        grasp_head: GraspHead,
+        tokenizer: PreTrainedTokenizerBase,
+        config: PRGModelConfig,
+    ) -> None:
+        super().__init__()
+        if grasp_head.decoder.image_size != image_encoder.image_size:
+            raise ValueError("the grasp decoder's map size must equal the image encoder's input size")
+        self.vlm = vlm
+        self.image_encoder = image_encoder
+        self.grasp_head = grasp_head
+        self.tokenizer = tokenizer  # a reference, not a module: saved by checkpoint.save_pretrained
+        self.config = config
+
+    @property
+    def map_size(self) -> int:
+        """``S``: side of the encoder input and of the grasp maps (targets are ``[N x 4 x S x S]``)."""
+        return self.image_encoder.image_size
+
+    @property
+    def has_adapters(self) -> bool:
+        return bool(wrapped_modules(self.vlm.language_model))
+
+    def apply_adaptive_mixture(self, cfg: AdaptiveMixtureConfig | None = None) -> PRGModel:
+        """Wrap the language model's target linears (freezing the rest of the LM) and record ``cfg`` in the config.
+
+        The vision tower, projector and grasp head stay trainable; F_enc stays frozen.
+        """
+        cfg = cfg or AdaptiveMixtureConfig()
+        apply_adaptive_mixture(self.vlm.language_model, cfg)
+        self.config.adaptive_mixture = asdict(cfg)
+        return self
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Teacher-forced training step.
+
+        ``batch``: ``input_ids``, ``attention_mask``, ``labels`` ``[B x T]``; ``pixel_values [B x 3 x s x s]``
+        (VLM); ``sam_pixel_values [B x 3 x S x S]`` (F_enc); ``target_maps [N x 4 x S x S]``, one per ``[POSE]``
+        input token in (batch, position) order; optional ``segment_ids [B x T]`` (AdaptiveMixture's router).
+        Returns ``loss = lm + w_grasp * grasp + w_balance * balance`` (balance only with adapters), the three
+        parts, and ``components`` (the unweighted per-map grasp losses, detached).
+        """
+        lm = self.vlm.language_model
+        adapters = self.has_adapters
+        if adapters:
+            set_segments(lm, batch.get("segment_ids"))
+        out = self.vlm(batch["input_ids"], batch["pixel_values"], batch.get("attention_mask"), batch.get("labels"))
+        targets = batch["target_maps"]
+        n = out.pose_hidden.shape[0]
+        if targets.shape[0] != n:
+            raise ValueError(f"{targets.shape[0]} target maps for {n} [POSE] tokens in the batch")
+        zero = out.logits.new_zeros(())
+        lm_loss = out.loss if out.loss is not None else zero
+        components: dict[str, torch.Tensor] = {}
+        grasp_loss = zero
+        if n:
+            # F_enc is frozen: its features are constants (ImageEncoder already disables its graph).
+            embeddings = self.image_encoder(batch["sam_pixel_values"])
+            logits = self.grasp_head(out.pose_hidden, embeddings, out.pose_index[0], return_logits=True)
+            grasp_loss, parts = grasp_map_loss(logits, targets, logits=True)
+            components = {k: v.detach() for k, v in parts.items()}
+        bal = zero
+        w_bal = 0.0
+        if adapters:
+            bal = balance_loss(lm)
+            w_bal = wrapped_modules(lm)[0][1].cfg.balance_loss_weight
+        loss = lm_loss + self.config.grasp_loss_weight * grasp_loss + w_bal * bal
+        terms = {"lm_loss": lm_loss, "grasp_loss": grasp_loss, "balance_loss": bal}
+        return {"loss": loss, **terms, "components": components}
+
+    def encode_prompts(
+        self, instructions: Sequence[str], documents: Sequence[Sequence[str]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Build and LEFT-pad prompts -> ``input_ids``, ``attention_mask``, ``segment_ids``, each ``[B x T]``."""
+        docs: Sequence[Sequence[str]] = documents if documents is not None else [[] for _ in instructions]
+        if len(docs) != len(instructions):
+            raise ValueError(f"{len(docs)} document lists for {len(instructions)} instructions")
+        built = [
+            build_prompt(self.tokenizer, ins, d, self.vlm.num_image_tokens, max_length=self.config.max_prompt_length)
+            for ins, d in zip(instructions, docs, strict=True)
+        ]
+        t = max(len(ids) for ids, _ in built)
+        b = len(built)
+        input_ids = torch.full((b, t), self.vlm.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(b, t, dtype=torch.long)
+        segments = torch.full((b, t), int(Segment.INSTRUCTION), dtype=torch.long)  # pads: any valid id
+        for i, (ids, seg) in enumerate(built):
+            input_ids[i, t - len(ids) :] = torch.tensor(ids)
+            mask[i, t - len(ids) :] = 1
+            segments[i, t - len(ids) :] = torch.tensor(seg)
+        return input_ids, mask, segments
+
+    @torch.no_grad()
+    def predict(
+        self,
+        images: Sequence[np.ndarray],
+        instructions: Sequence[str],
+        documents: Sequence[Sequence[str]] | None = None,
+        max_new_tokens: int | None = None,
+        k: int = 3,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> list[Prediction]:
+        """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
+        per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards)."""
+        if len(images) != len(instructions):
+            raise ValueError(f"{len(images)} images for {len(instructions)} instructions")
+        if not images:
+            return []
+        was_training = self.training
+        self.eval()
+        try:
+            return self._predict(images, instructions, documents, max_new_tokens, k, logits_processor)
+        finally:
+            self.train(was_training)
+
+    def _predict(
+        self,
+        images: Sequence[np.ndarray],
+        instructions: Sequence[str],
+        documents: Sequence[Sequence[str]] | None,
+        max_new_tokens: int | None,
+        k: int,
+        logits_processor: LogitsProcessor | None,
+    ) -> list[Prediction]:
+        device = next(self.parameters()).device
+        input_ids, mask, segments = (x.to(device) for x in self.encode_prompts(instructions, documents))
+        pixel_values = preprocess_images(list(images), self.vlm.image_size).to(device)
+        lm = self.vlm.language_model
+        adapters = self.has_adapters
+        if adapters:
+            set_segments(lm, segments)
+        try:
+            gen = self.vlm.generate(
+                input_ids,
+                pixel_values,
+                mask,
+                max_new_tokens=max_new_tokens or self.config.max_new_tokens,
+                logits_processor=logits_processor,
+            )
+        finally:
+            if adapters:
+                set_segments(lm, None)
+        answers = [self._decode_answer(seq) for seq in gen.sequences]
+        counts = [h.shape[0] for h in gen.pose_hidden]
+        grasps: list[list[list[GraspRect]]] = [[] for _ in images]
+        if sum(counts):
+            sam_pixels, metas = self.image_encoder.preprocess(list(images))
+            embeddings = self.image_encoder(sam_pixels.to(device))  # once per image, shared by its poses
+            hidden = torch.cat([h for h in gen.pose_hidden if h.shape[0]])
+            image_index = torch.repeat_interleave(torch.arange(len(counts), device=device), torch.tensor(counts))
+            maps = self.grasp_head(hidden, embeddings, image_index)  # [N x 4 x S x S]
+            for m, i in zip(maps, image_index.tolist(), strict=True):
+                original = maps_to_image(m, metas[i]).float().cpu().numpy()  # [4 x H_i x W_i]
+                rects = maps_to_rects(GraspMaps.from_stack(original), k=k, width_scale=self.config.width_scale)
+                grasps[i].append(rects)
+        return [Prediction(a, g, c) for a, g, c in zip(answers, grasps, counts, strict=True)]
+
+    def _decode_answer(self, sequence: torch.Tensor) -> str:
+        """Generated ids -> text up to (not including) the first eos, pads dropped, ``[POSE]`` kept."""
+        ids = sequence.tolist()
+        for j, t in enumerate(ids):
+            if t in self.vlm.eos_token_ids:
+                ids = ids[:j]
+                break
+        ids = [t for t in ids if t != self.vlm.pad_token_id]
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False)).strip()
+
+
+def build_prg_model(config: PRGModelConfig) -> PRGModel:
+    """Build the VLM from ``config.preset`` and F_enc + head from their configs, all seeded by ``config.seed``.
+
+    Deterministic for a given config (the caller's RNG state is left untouched), so a checkpoint that stores
+    only trainable tensors can rebuild the frozen rest from the config alone.
+    """
+    with torch.random.fork_rng(devices=[]):
+        vlm, tokenizer = build_preset(config.preset, seed=config.seed)
+        torch.manual_seed(config.seed + 1)
+        encoder = ImageEncoder(SamVisionConfig(**config.encoder))
+        head = GraspHead(
+            vlm.hidden_size,
+            grasp_decoder_config(**config.decoder),
+            encoder.image_size,
+            projection_hidden=config.projection_hidden,
+        )
+        model = PRGModel(vlm, encoder, head, tokenizer, config)
+        if config.adaptive_mixture is not None:
+            model.apply_adaptive_mixture(AdaptiveMixtureConfig(**config.adaptive_mixture))
+    return model
+
+
+def build_tiny_prg_model(seed: int = 0) -> PRGModel:
+    """Random tiny PRG model (CPU, fp32, about a second): the one every model test uses."""
+    return build_prg_model(tiny_config(seed))
