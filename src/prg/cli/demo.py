@@ -26,7 +26,8 @@ def demo(
         rule = r["retrieved"][0] if r["retrieved"] else "-"
         target = ", ".join(r["targets"]) or "not on the table"
         console.print(f"    rule: {escape(rule)}   target: {escape(target)}", highlight=False)
+    found = sum(r["gold_in_top5"] for r in res.records)
     console.print(
-        f"gold clause in the top 5 for {sum(r['gold_in_top5'] for r in res.records)}/{len(res.records)} instructions; "
+        f"the instruction's rule is among the top 5 clauses for {found}/{len(res.records)} instructions; "
         f"pictures and result.json in {escape(str(out))}"
     )
