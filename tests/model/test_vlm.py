@@ -247,7 +247,7 @@ def test_preprocess_images_sizes_and_modes(tiny):
 
 
 def test_presets_registry():
-    with pytest.raises(NotImplementedError, match="later step"):
-        build_preset("paper")  # the small preset is built (and tested) in test_small_preset.py
+    with pytest.raises(FileNotFoundError, match="llava="):
+        build_preset("paper")  # without local weights; built from tiny checkpoints in test_paper_preset.py
     with pytest.raises(KeyError, match="unknown preset"):
         build_preset("huge")

@@ -15,7 +15,9 @@ any remaining tensors that share storage are cloned before writing, because safe
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -23,12 +25,14 @@ from transformers import AutoTokenizer
 
 from prg.model.prg_model import PRGModel, PRGModelConfig, build_prg_model
 
-__all__ = ["CheckpointError", "from_pretrained", "save_pretrained", "state_to_save"]
+__all__ = ["CheckpointError", "from_pretrained", "save_pretrained", "save_standalone", "state_to_save"]
 
 FORMAT = "prg-model/1"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TOKENIZER_DIR = "tokenizer"
+LM_DIR = "language_model"
+LM_PREFIX = "vlm.language_model."
 
 
 class CheckpointError(ValueError):
@@ -64,34 +68,83 @@ def save_pretrained(model: PRGModel, directory: str | Path, trainable_only: bool
     tensors = _unshare(state_to_save(model, trainable_only))
     save_file({k: v.cpu() for k, v in tensors.items()}, str(directory / WEIGHTS_NAME), metadata={"format": FORMAT})
     model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    meta = {
-        "format": FORMAT,
-        "base": {"preset": model.config.preset, "seed": model.config.seed},
-        "trainable_only": trainable_only,
-        "model": model.config.to_dict(),
-    }
-    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+    _write_config(directory, model.config, {"trainable_only": trainable_only})
     return directory
 
 
-def from_pretrained(directory: str | Path, map_location: str | torch.device = "cpu") -> PRGModel:
+def _write_config(directory: Path, config: PRGModelConfig, extra: dict[str, Any]) -> None:
+    meta = {
+        "format": FORMAT,
+        "base": {"preset": config.preset, "seed": config.seed, "sam": config.sam, **config.base},
+        **extra,
+        "model": config.to_dict(),
+    }
+    (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def save_standalone(model: PRGModel, directory: str | Path) -> Path:
+    """Write a folder that loads with no base weights and no adapter code (``prg merge`` writes these).
+
+    Layout: ``language_model/`` (the causal LM in the plain Hugging Face layout: ``AutoModelForCausalLM`` loads
+    it on its own), ``tokenizer/``, ``model.safetensors`` (vision tower, projector, F_enc, γ and F_dec) and
+    ``config.json`` (preset ``folder``: the architecture of the vision tower, F_enc and F_dec). Merge adapters
+    first (:meth:`PRGModel.merge_adapters`).
+    """
+    from prg.model.paper import vision_tower_spec
+
+    if model.has_adapters or model.config.lora is not None:
+        raise ValueError("merge the adapters first (PRGModel.merge_adapters): a standalone folder holds no adapters")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.vlm.language_model.save_pretrained(str(directory / LM_DIR))
+    model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+    tensors = {k: v for k, v in state_to_save(model, trainable_only=False).items() if not k.startswith(LM_PREFIX)}
+    save_file(
+        {k: v.cpu() for k, v in _unshare(tensors).items()}, str(directory / WEIGHTS_NAME), metadata={"format": FORMAT}
+    )
+    config = PRGModelConfig.from_dict(model.config.to_dict())  # a copy
+    config.preset = "folder"
+    config.base = {"vision": vision_tower_spec(model.vlm.vision_tower)}
+    config.sam = None  # F_enc's weights are in model.safetensors
+    _write_config(directory, config, {"standalone": True, "trainable_only": False})
+    return directory
+
+
+def from_pretrained(
+    directory: str | Path, map_location: str | torch.device = "cpu", base: Mapping[str, Any] | None = None
+) -> PRGModel:
     """Rebuild the base from ``config.json``, load the saved tokenizer and copy the stored tensors in.
 
-    Strict: every tensor the config implies must be in the file and nothing else; a :class:`CheckpointError`
-    names the missing and unexpected keys (and any shape mismatch).
+    ``base`` overrides where the base weights live on this machine, e.g. ``{"llava": "/data/llava-1.5-7b-hf",
+    "sam": "/data/sam_vit_h_4b8939.pth"}`` for the paper preset (the paths recorded at save time are the
+    default). Strict: every tensor the config implies must be in the file and nothing else; a
+    :class:`CheckpointError` names the missing and unexpected keys (and any shape mismatch).
     """
     directory = Path(directory)
-    meta = json.loads((directory / CONFIG_NAME).read_text())
+    config_file = directory / CONFIG_NAME
+    if not config_file.is_file():
+        raise CheckpointError(f"{directory} is not a PRG model checkpoint: {CONFIG_NAME} is missing")
+    meta = json.loads(config_file.read_text())
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{directory} is not a PRG model checkpoint (format={meta.get('format')!r})")
-    model = build_prg_model(PRGModelConfig.from_dict(meta["model"]))
+    config = PRGModelConfig.from_dict(meta["model"])
+    standalone = bool(meta.get("standalone"))
+    if standalone:
+        config.base["path"] = str(directory)
+    for key, value in (base or {}).items():
+        if key == "sam":
+            config.sam = None if value is None else str(value)
+        else:
+            config.base[key] = str(value) if isinstance(value, Path) else value
+    model = build_prg_model(config, device=map_location)
     tokenizer = AutoTokenizer.from_pretrained(str(directory / TOKENIZER_DIR))
     if tokenizer.get_vocab() != model.tokenizer.get_vocab():
         raise CheckpointError("the saved tokenizer's vocabulary differs from the rebuilt base's")
     model.tokenizer = tokenizer  # the saved processor is the one the weights were trained with
-    model.to(map_location)
     stored = load_file(str(directory / WEIGHTS_NAME), device=str(map_location))
     own = state_to_save(model, bool(meta["trainable_only"]))
+    if standalone:  # the language model came whole from language_model/
+        own = {k: v for k, v in own.items() if not k.startswith(LM_PREFIX)}
     missing, unexpected = sorted(set(own) - set(stored)), sorted(set(stored) - set(own))
     if missing or unexpected:
         raise CheckpointError(

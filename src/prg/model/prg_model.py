@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import PreTrainedTokenizerBase, SamVisionConfig
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, SamVisionConfig
 
 from prg.grasp.maps import DEFAULT_WIDTH_SCALE, GraspMaps, maps_to_rects
 from prg.grasp.rect import GraspRect
@@ -28,6 +28,7 @@ from prg.model.adaptive_mixture import (
     AdaptiveMixtureConfig,
     apply_adaptive_mixture,
     balance_loss,
+    merge_adaptive_mixture,
     set_segments,
     wrapped_modules,
 )
@@ -35,9 +36,17 @@ from prg.model.grasp_head import GraspHead, ImageEncoder, grasp_decoder_config, 
 from prg.model.losses import grasp_map_loss
 from prg.model.presets import build_preset
 from prg.model.tokenizer import Segment, build_prompt
-from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel, preprocess_images
+from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel
 
-__all__ = ["PRGModel", "PRGModelConfig", "Prediction", "build_prg_model", "build_tiny_prg_model", "tiny_config"]
+__all__ = [
+    "PRGModel",
+    "PRGModelConfig",
+    "Prediction",
+    "build_prg_model",
+    "build_tiny_prg_model",
+    "paper_config",
+    "tiny_config",
+]
 
 
 @dataclass
@@ -59,6 +68,17 @@ class PRGModelConfig:
     max_prompt_length: int | None = None
     grasp_loss_weight: float = 1.0
     adaptive_mixture: dict[str, Any] | None = None
+    lora: dict[str, Any] | None = None  # peft.LoraConfig keyword arguments: the PEFT LoRA baseline
+    base: dict[str, Any] = field(default_factory=dict)  # extra preset arguments (local paths, random_weights)
+    sam: str | None = None  # SAM checkpoint (original .pth or HF folder): F_enc's weights and F_dec's init
+    dtype: str = "float32"  # torch dtype name of the whole model ("bfloat16" on GPUs)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        dtype = getattr(torch, self.dtype, None)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must name a floating torch dtype, got {self.dtype!r}")
+        return dtype
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +104,45 @@ def tiny_config(seed: int = 0) -> PRGModelConfig:
     )
     decoder = dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64)
     return PRGModelConfig(preset="tiny", seed=seed, encoder=encoder, decoder=decoder)
+
+
+SAM_DECODER = dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=8, mlp_dim=2048)
+"""SAM's mask-decoder sizes (every SAM variant): F_dec of the ``paper`` preset."""
+
+
+def paper_config(
+    llava: str | None = None,
+    sam: str | None = None,
+    random_weights: bool = False,
+    dtype: str = "bfloat16",
+    seed: int = 0,
+    **base: Any,
+) -> PRGModelConfig:
+    """The seed's model: LLaVA-1.5-7B (local HF folder ``llava``) + SAM ViT-H (``sam``: ``sam_vit_h_4b8939.pth``
+    or an HF SAM folder) + γ + SAM-initialised grasp decoder. ``random_weights=True``: same architecture, random
+    weights, no files (GPU speed runs). ``base`` passes on to the preset (e.g. ``text_config`` in tests)."""
+    from prg.model.sam_weights import SAM_VIT_H
+
+    if not random_weights:
+        missing = [name for name, value in (("llava", llava), ("sam", sam)) if value is None]
+        if missing:
+            raise FileNotFoundError(
+                f"the paper preset needs local weights for {missing}: llava=/path/to/llava-1.5-7b-hf (HF layout) "
+                "and sam=/path/to/sam_vit_h_4b8939.pth (or an HF SAM folder); nothing is downloaded"
+            )
+    preset_args: dict[str, Any] = {"random_weights": random_weights, **base}
+    if llava is not None:
+        preset_args["llava"] = str(llava)
+    return PRGModelConfig(
+        preset="paper",
+        seed=seed,
+        encoder=dict(SAM_VIT_H),
+        decoder=dict(SAM_DECODER),
+        base=preset_args,
+        sam=None if sam is None else str(sam),
+        dtype=dtype,
+        max_new_tokens=64,
+    )
 
 
 @dataclass
@@ -133,6 +192,37 @@ class PRGModel(nn.Module):
         cfg = cfg or AdaptiveMixtureConfig()
         apply_adaptive_mixture(self.vlm.language_model, cfg)
         self.config.adaptive_mixture = asdict(cfg)
+        return self
+
+    def apply_lora(self, lora: Mapping[str, Any]) -> PRGModel:
+        """The PEFT LoRA baseline on the language model (``peft.LoraConfig`` keyword arguments; the LM is frozen)."""
+        from peft import LoraConfig, get_peft_model
+
+        if self.has_adapters or self.config.lora is not None:
+            raise ValueError("the model already has adapters")
+        cfg = dict(lora)
+        if "target_modules" in cfg:
+            cfg["target_modules"] = list(cfg["target_modules"])
+        # a PeftModel forwards the PreTrainedModel API the VLM uses (embeddings, forward, config)
+        self.vlm.language_model = cast(PreTrainedModel, get_peft_model(self.vlm.language_model, LoraConfig(**cfg)))
+        self.config.lora = cfg
+        return self
+
+    def merge_adapters(self) -> PRGModel:
+        """Fold the adapters into the language model's weights (in place); the model then has no adapter code.
+
+        LoRA merges exactly (PEFT ``merge_and_unload``); AdaptiveMixture folds the experts with their calibrated
+        (or uniform) mean gates, an approximation measured in docs/adaptive_mixture.md.
+        """
+        if self.has_adapters:
+            merge_adaptive_mixture(self.vlm.language_model)
+            self.config.adaptive_mixture = None
+        elif self.config.lora is not None:
+            peft_model = cast(Any, self.vlm.language_model)
+            self.vlm.language_model = cast(PreTrainedModel, peft_model.merge_and_unload())
+            self.config.lora = None
+        else:
+            raise ValueError("the model has no adapters to merge")
         return self
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -228,7 +318,7 @@ class PRGModel(nn.Module):
     ) -> list[Prediction]:
         device = next(self.parameters()).device
         input_ids, mask, segments = (x.to(device) for x in self.encode_prompts(instructions, documents))
-        pixel_values = preprocess_images(list(images), self.vlm.image_size).to(device)
+        pixel_values = self.vlm.preprocess(list(images)).to(device)
         lm = self.vlm.language_model
         adapters = self.has_adapters
         if adapters:
@@ -270,25 +360,55 @@ class PRGModel(nn.Module):
         return str(self.tokenizer.decode(ids, skip_special_tokens=False)).strip()
 
 
-def build_prg_model(config: PRGModelConfig) -> PRGModel:
+def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = None) -> PRGModel:
     """Build the VLM from ``config.preset`` and F_enc + head from their configs, all seeded by ``config.seed``.
 
     Deterministic for a given config (the caller's RNG state is left untouched), so a checkpoint that stores
-    only trainable tensors can rebuild the frozen rest from the config alone.
+    only trainable tensors can rebuild the frozen rest from the config alone. With ``config.sam`` set, F_enc's
+    architecture and weights come from that SAM checkpoint (``config.encoder`` is updated to match) and F_dec
+    starts from SAM's mask decoder. Modules are built directly on ``device`` in ``config.dtype``.
     """
+    from prg.model.paper import default_dtype
+
+    dtype = config.torch_dtype
     with torch.random.fork_rng(devices=[]):
-        vlm, tokenizer = build_preset(config.preset, seed=config.seed)
+        vlm, tokenizer = build_preset(config.preset, seed=config.seed, dtype=dtype, device=device, **config.base)
         torch.manual_seed(config.seed + 1)
-        encoder = ImageEncoder(SamVisionConfig(**config.encoder))
-        head = GraspHead(
-            vlm.hidden_size,
-            grasp_decoder_config(**config.decoder),
-            encoder.image_size,
-            projection_hidden=config.projection_hidden,
-        )
+        sam = None
+        if config.sam is not None:
+            from prg.model.sam_weights import load_sam
+
+            sam = load_sam(config.sam)
+            config.encoder = dict(sam.vision_config)
+        elif config.preset == "paper" and not config.base.get("random_weights"):
+            raise FileNotFoundError(
+                "the paper preset needs SAM weights: set sam=/path/to/sam_vit_h_4b8939.pth (or an HF SAM folder)"
+            )
+        with torch.device(device or "cpu"), default_dtype(dtype):
+            encoder = ImageEncoder(SamVisionConfig(**config.encoder))
+            head = GraspHead(
+                vlm.hidden_size,
+                grasp_decoder_config(**config.decoder),
+                encoder.image_size,
+                projection_hidden=config.projection_hidden,
+            )
+        if sam is not None:
+            from prg.model.sam_weights import init_decoder_from_sam
+
+            result = encoder.encoder.load_state_dict(sam.encoder, strict=False)
+            if result.missing_keys or result.unexpected_keys:
+                raise ValueError(
+                    f"{sam.source} does not fit a SAM image encoder: missing {result.missing_keys[:5]}, "
+                    f"unexpected {result.unexpected_keys[:5]}"
+                )
+            init_decoder_from_sam(head.decoder, sam.decoder)
         model = PRGModel(vlm, encoder, head, tokenizer, config)
+        model.to(device=device or "cpu", dtype=dtype)
         if config.adaptive_mixture is not None:
             model.apply_adaptive_mixture(AdaptiveMixtureConfig(**config.adaptive_mixture))
+        if config.lora is not None:
+            lora, config.lora = config.lora, None
+            model.apply_lora(lora)
     return model
 
 

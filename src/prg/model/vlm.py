@@ -80,17 +80,20 @@ def preprocess_images(
     size: int,
     mean: Sequence[float] = (0.5, 0.5, 0.5),
     std: Sequence[float] = (0.5, 0.5, 0.5),
+    pad: str = "black",
 ) -> torch.Tensor:
     """Resize (keeping aspect) and pad images to ``size x size``; returns ``pixel_values [B x 3 x size x size]``.
 
     Accepts PIL images or ``uint8`` arrays (H x W, H x W x 3, H x W x 4). Grey is replicated to RGB; RGBA is
-    composited on black so transparent regions look like the padding. The image is anchored at the top-left and
-    padded right/bottom with zeros (before normalisation), so a pixel ``(x, y)`` of the original maps to
-    ``(x * s, y * s)`` with ``s = size / max(w, h)``: grasp rectangles scale back with one number.
+    composited on black. The image is anchored at the top-left and padded right/bottom, so a pixel ``(x, y)`` of
+    the original maps to ``(x * s, y * s)`` with ``s = size / max(w, h)``: grasp rectangles scale back with one
+    number. ``pad="black"`` pads with black, ``pad="mean"`` with the mean colour (LLaVA-1.5's square padding).
     """
-    out = torch.zeros(len(images), 3, size, size)
+    if pad not in ("black", "mean"):
+        raise ValueError(f"pad must be 'black' or 'mean', got {pad!r}")
     m = torch.tensor(mean).view(3, 1, 1)
     sd = torch.tensor(std).view(3, 1, 1)
+    out = torch.zeros(len(images), 3, size, size) + (m if pad == "mean" else 0.0)
     for i, img in enumerate(images):
         pil = Image.fromarray(img) if isinstance(img, np.ndarray) else img
         if pil.mode in ("RGBA", "LA", "P"):
@@ -150,6 +153,14 @@ class PRGVisionLanguageModel(nn.Module):
         self.pose_token_id = pose_token_id
         self.pad_token_id = pad_token_id
         self.eos_token_ids = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+        # pixel statistics the tower was trained with (towers may declare them; 0.5 otherwise)
+        self.image_mean = tuple(getattr(vision_tower, "image_mean", (0.5, 0.5, 0.5)))
+        self.image_std = tuple(getattr(vision_tower, "image_std", (0.5, 0.5, 0.5)))
+        self.image_pad = str(getattr(vision_tower, "pad", "black"))
+
+    def preprocess(self, images: Sequence[Image.Image | np.ndarray]) -> torch.Tensor:
+        """Images of any size/mode -> ``pixel_values [B x 3 x S x S]`` with this tower's statistics and padding."""
+        return preprocess_images(images, self.image_size, self.image_mean, self.image_std, self.image_pad)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``[B x 3 x S x S]`` -> projected features ``[B x n_img x H]``."""
