@@ -14,6 +14,7 @@ from prg.cli import data as data_cmd
 from prg.cli import demo as demo_cmd
 from prg.cli import eval as eval_cmd
 from prg.cli import index as index_cmd
+from prg.cli import model as model_cmd
 
 app = typer.Typer(
     name="prg",
@@ -26,6 +27,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(index_cmd.app, name="index")
 app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
+app.command("merge")(model_cmd.merge)
 
 err_console = Console(stderr=True)
 
