@@ -146,3 +146,41 @@ def test_negative_peak_values_decode() -> None:
     assert len(out) == 1
     assert (out[0].x, out[0].y) == pytest.approx((22.0, 12.0))
     assert out[0].width == pytest.approx(30.0) and out[0].angle == pytest.approx(0.0)
+
+
+def test_angle_and_width_read_from_local_blur_equal_the_whole_map_blur() -> None:
+    """Decoding blurs angle and width only around the peaks; the values must be those of blurring whole maps,
+    also for peaks at the image border (where scipy reflects)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    raw = [ndimage.gaussian_filter(rng.random((60, 90)), 3).astype(np.float32) for _ in range(4)]
+    quality = (raw[0] - raw[0].min()) / (raw[0].max() - raw[0].min())
+    quality[0, 45] = quality[59, 0] = 1.5  # peaks on the border and in a corner
+    cos2, sin2, width = (2 * r - 1 for r in raw[1:])
+    width = np.abs(width)
+    fast = maps_to_rects(GraspMaps(quality, cos2, sin2, width), k=8, min_distance=4, threshold=0.3)
+    blurred = GraspMaps(
+        ndimage.gaussian_filter(quality, 2.0),
+        ndimage.gaussian_filter(cos2, 2.0),
+        ndimage.gaussian_filter(sin2, 2.0),
+        ndimage.gaussian_filter(width, 1.0),
+    )
+    reference = maps_to_rects(blurred, k=8, min_distance=4, threshold=0.3, smooth=False)
+    assert len(fast) == len(reference) >= 4
+    assert any(r.y < 2 or r.x < 2 for r in fast)  # a border peak is among them
+    for a, b in zip(fast, reference, strict=True):
+        assert (a.x, a.y, a.quality) == (b.x, b.y, b.quality)
+        assert a.angle == pytest.approx(b.angle, abs=1e-5)
+        assert a.width == pytest.approx(b.width, rel=1e-5)
+
+
+def test_plateau_larger_than_the_labelling_window_is_found_whole() -> None:
+    """_plateau_centre labels a window around the peak first; a flat top wider than that window must still give
+    the centroid of the whole flat top (the window grows until the plateau no longer touches its edges)."""
+    quality = np.zeros((300, 400), dtype=np.float32)
+    quality[40:240, 60:310] = 0.9  # 200 x 250 px plateau, far wider than the first 65 px window
+    zeros = np.zeros_like(quality)
+    rects = maps_to_rects(GraspMaps(quality, zeros + 1, zeros, zeros + 0.2), k=1, smooth=False)
+    assert len(rects) == 1
+    assert rects[0].x == pytest.approx(184.5) and rects[0].y == pytest.approx(139.5)
