@@ -251,3 +251,67 @@ def test_presets_registry():
         build_preset("paper")  # without local weights; built from tiny checkpoints in test_paper_preset.py
     with pytest.raises(KeyError, match="unknown preset"):
         build_preset("huge")
+
+
+@pytest.mark.parametrize("decode", ["static", pytest.param("compiled", marks=pytest.mark.slow)])
+def test_static_and_compiled_decoding_match_dynamic(tiny, decode):
+    """The fixed-shape paths (StaticCache; + torch.compile, CUDA graphs on GPUs) give the same tokens and
+    pose states as the default DynamicCache, for a left-padded batch with an early eos."""
+    model, tok = tiny
+    prompts = [_prompt(model, tok, "Give me the tool that measures the current."), _prompt(model, tok, "Hammer?")]
+    ids, mask = _left_pad(prompts, tok.pad_token_id)
+    pv = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    pose = force_pose_at(ids.shape[1], {1, 4}, model.pose_token_id)
+
+    def proc(seen: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = pose(seen, scores)
+        if seen.shape[1] - ids.shape[1] == 3:  # sample 1 ends on eos after its first [POSE]
+            scores = scores.clone()
+            scores[1, tok.eos_token_id] = scores[1].max() + 10.0
+        return scores
+
+    ref = model.generate(ids, pv, mask, max_new_tokens=7, logits_processor=proc)
+    got = model.generate(ids, pv, mask, max_new_tokens=7, logits_processor=proc, decode=decode)
+    assert torch.equal(got.sequences, ref.sequences)
+    assert [h.shape[0] for h in got.pose_hidden] == [2, 1]
+    for a, b in zip(got.pose_hidden, ref.pose_hidden, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    # the static cache is reused (reset) by the next request of the same size: same answer again
+    again = model.generate(ids, pv, mask, max_new_tokens=7, logits_processor=proc, decode=decode)
+    assert torch.equal(again.sequences, ref.sequences)
+    torch.testing.assert_close(again.pose_hidden[0], ref.pose_hidden[0], atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="decode must be one of"):
+        model.generate(ids, pv, mask, decode="fast")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("decode", ["dynamic", "static", "compiled"])
+def test_generation_on_gpu_matches_cpu(decode):
+    """On a GPU the loop learns "all finished?" asynchronously and runs a step or two past the end: the trimmed
+    tokens and the pose states must still equal the CPU's."""
+    cpu_model, tok = build_preset("tiny", seed=0)
+    gpu_model, _ = build_preset("tiny", seed=0, device="cuda")
+    prompts = [
+        _prompt(cpu_model, tok, "Give me the tool that measures the current."),
+        _prompt(cpu_model, tok, "Hammer?"),
+    ]
+    ids, mask = _left_pad(prompts, tok.pad_token_id)
+    pv = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    pose = force_pose_at(ids.shape[1], {1, 4}, cpu_model.pose_token_id)
+
+    def proc(seen: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = pose(seen, scores)
+        if seen.shape[1] - ids.shape[1] == 5:  # both samples end on eos
+            scores = scores.clone()
+            scores[:, tok.eos_token_id] = scores.max() + 10.0
+        return scores
+
+    ref = cpu_model.generate(ids, pv, mask, max_new_tokens=40, logits_processor=proc)
+    got = gpu_model.generate(
+        ids.cuda(), pv.cuda(), mask.cuda(), max_new_tokens=40, logits_processor=proc, decode=decode
+    )
+    assert ref.sequences.shape[1] == 6
+    assert torch.equal(got.sequences.cpu(), ref.sequences)
+    for a, b in zip(got.pose_hidden, ref.pose_hidden, strict=True):
+        torch.testing.assert_close(a.cpu(), b, atol=1e-3, rtol=0)

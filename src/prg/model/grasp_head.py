@@ -30,6 +30,7 @@ from transformers.models.sam.modeling_sam import SamMaskDecoder, SamPositionalEm
 from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from prg.grasp.rect import GraspRect
+from prg.model.vlm import to_rgb_array
 
 __all__ = [
     "GraspDecoder",
@@ -128,28 +129,11 @@ def maps_to_image(maps: torch.Tensor, meta: ImageMeta) -> torch.Tensor:
     return torch.cat([out[:3], width[None]], dim=0)
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    """``[H x W]``, ``[H x W x 1]``, ``[H x W x 3]`` or ``[H x W x 4]`` uint8 -> ``[H x W x 3]`` uint8."""
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
-        raise ValueError(f"expected an [H x W], [H x W x 1|3|4] image, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        return np.repeat(arr, 3, axis=2)
-    return arr[:, :, :3]  # RGBA: the alpha channel carries no appearance
-
-
 class ImageEncoder(nn.Module):
     """F_enc: a SAM-architecture vision encoder (transformers' ``SamVisionEncoder``), frozen by default.
 
     ``forward(pixel_values [B x 3 x S x S]) -> image_embeddings [B x output_channels x s x s]``.
     """
-
-    pixel_mean: torch.Tensor  # [3 x 1 x 1] buffers
-    pixel_std: torch.Tensor
 
     def __init__(self, config: SamVisionConfig, frozen: bool = True) -> None:
         super().__init__()
@@ -159,8 +143,9 @@ class ImageEncoder(nn.Module):
         self.image_size: int = config.image_size
         self.frozen = frozen
         # SAM's normalisation (the ImageNet statistics, in 0..255 units as SamImageProcessor applies them).
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1) * 255, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1) * 255, persistent=False)
+        # Plain numbers, not buffers: a bf16 model would round buffers (123.675 -> 123.5).
+        self.pixel_mean = tuple(255.0 * m for m in IMAGENET_DEFAULT_MEAN)
+        self.pixel_std = tuple(255.0 * s for s in IMAGENET_DEFAULT_STD)
         if frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
@@ -179,27 +164,34 @@ class ImageEncoder(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             return self.encoder(pixel_values.to(dtype)).last_hidden_state
 
-    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[ImageMeta]]:
+    def preprocess(
+        self, images: list[np.ndarray], device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, list[ImageMeta]]:
         """uint8 images of any size/aspect (grey, RGB or RGBA) -> ``pixel_values [B x 3 x S x S]`` and metas.
 
         Longest side resized to ``S`` (bilinear, antialiased), normalised with SAM's mean/std, zero-padded
-        bottom/right to a square (zero = the mean colour after normalisation, as SAM pads).
+        bottom/right to a square (zero = the mean colour after normalisation, as SAM pads). The resize runs on
+        ``device`` (default: the CPU; the result is moved to the encoder's device), so on a GPU only the uint8
+        image crosses the bus.
         """
         # Written by hand rather than SamImageProcessor: its API differs across transformers 5.x releases, the
         # fast variant needs torchvision, and we need the exact geometry (ImageMeta) to map grasps back.
         size = self.image_size
-        batch = torch.zeros(len(images), 3, size, size)
+        work = torch.device(device) if device is not None else torch.device("cpu")
+        batch = torch.zeros(len(images), 3, size, size, device=work)
+        mean = torch.tensor(self.pixel_mean, device=work).view(3, 1, 1)
+        std = torch.tensor(self.pixel_std, device=work).view(3, 1, 1)
         metas: list[ImageMeta] = []
         for i, image in enumerate(images):
-            rgb = _to_rgb(image)
+            rgb = to_rgb_array(image)
             h, w = rgb.shape[:2]
             scale = size / max(h, w)
             rh, rw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
-            pixels = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float()[None]
+            pixels = torch.from_numpy(np.ascontiguousarray(rgb)).to(work).permute(2, 0, 1).float()[None]
             resized = F.interpolate(pixels, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
-            batch[i, :, :rh, :rw] = (resized[0].clamp(0, 255) - self.pixel_mean.cpu()) / self.pixel_std.cpu()
+            batch[i, :, :rh, :rw] = (resized[0].clamp(0, 255) - mean) / std
             metas.append(ImageMeta(original=(h, w), resized=(rh, rw), size=size))
-        return batch.to(self.pixel_mean.device), metas
+        return batch.to(next(self.encoder.parameters()).device), metas
 
 
 # --------------------------------------------------------------------------------------------------------------

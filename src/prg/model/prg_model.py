@@ -13,6 +13,7 @@ parts stay in vlm.py / grasp_head.py; this file only wires them (and never does 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -72,6 +73,9 @@ class PRGModelConfig:
     base: dict[str, Any] = field(default_factory=dict)  # extra preset arguments (local paths, random_weights)
     sam: str | None = None  # SAM checkpoint (original .pth or HF folder): F_enc's weights and F_dec's init
     dtype: str = "float32"  # torch dtype name of the whole model ("bfloat16" on GPUs)
+    decode: str = "dynamic"  # KV cache of generation: dynamic, static or compiled (vlm.generate)
+    encode_early: bool = True  # on a GPU with compile_encoder, run F_enc on a side stream while the LM generates
+    compile_encoder: bool = False  # torch.compile F_enc (on a GPU: minutes of compiling, then a faster encoder)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -174,6 +178,7 @@ class PRGModel(nn.Module):
         self.grasp_head = grasp_head
         self.tokenizer = tokenizer  # a reference, not a module: saved by checkpoint.save_pretrained
         self.config = config
+        self._compiled_encoder: Any = None
 
     @property
     def map_size(self) -> int:
@@ -293,9 +298,14 @@ class PRGModel(nn.Module):
         max_new_tokens: int | None = None,
         k: int = 3,
         logits_processor: LogitsProcessor | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[Prediction]:
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
-        per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards)."""
+        per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards).
+
+        ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder_wait``,
+        ``grasp_head``, ``decode_maps``); the device is synchronised between stages, which costs a little.
+        """
         if len(images) != len(instructions):
             raise ValueError(f"{len(images)} images for {len(instructions)} instructions")
         if not images:
@@ -303,9 +313,16 @@ class PRGModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._predict(images, instructions, documents, max_new_tokens, k, logits_processor)
+            return self._predict(images, instructions, documents, max_new_tokens, k, logits_processor, timings)
         finally:
             self.train(was_training)
+
+    def _encoder(self) -> Any:
+        if not self.config.compile_encoder:
+            return self.image_encoder
+        if self._compiled_encoder is None:
+            self._compiled_encoder = torch.compile(self.image_encoder)
+        return self._compiled_encoder
 
     def _predict(
         self,
@@ -315,10 +332,25 @@ class PRGModel(nn.Module):
         max_new_tokens: int | None,
         k: int,
         logits_processor: LogitsProcessor | None,
+        timings: dict[str, float] | None,
     ) -> list[Prediction]:
         device = next(self.parameters()).device
+        clock = _StageClock(timings, device)
         input_ids, mask, segments = (x.to(device) for x in self.encode_prompts(instructions, documents))
-        pixel_values = self.vlm.preprocess(list(images)).to(device)
+        pixel_values = self.vlm.preprocess(list(images), device=device)
+        clock.stage("prompt")
+        # F_enc needs only the image: on a GPU it runs on a side stream, overlapping the LM's prefill and decode
+        # (speculatively: an answer without [POSE] wastes it, but nearly every PRG answer has one).
+        # Only a compiled encoder: an eager one's ~1000 kernel launches would hold up the LM's on this CPU thread
+        # (measured: slower than running it after generation, benchmarks/README.md).
+        overlap = device.type == "cuda" and self.config.encode_early and self.config.compile_encoder
+        side = torch.cuda.Stream(device) if overlap else None
+        early: tuple[torch.Tensor, list[Any]] | None = None
+        if side is not None:
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
+                early = (self._encoder()(sam_pixels), metas)
         lm = self.vlm.language_model
         adapters = self.has_adapters
         if adapters:
@@ -330,23 +362,35 @@ class PRGModel(nn.Module):
                 mask,
                 max_new_tokens=max_new_tokens or self.config.max_new_tokens,
                 logits_processor=logits_processor,
+                decode=self.config.decode,
             )
         finally:
             if adapters:
                 set_segments(lm, None)
+        clock.stage("generate")
         answers = [self._decode_answer(seq) for seq in gen.sequences]
         counts = [h.shape[0] for h in gen.pose_hidden]
         grasps: list[list[list[GraspRect]]] = [[] for _ in images]
         if sum(counts):
-            sam_pixels, metas = self.image_encoder.preprocess(list(images))
-            embeddings = self.image_encoder(sam_pixels.to(device))  # once per image, shared by its poses
+            if early is not None and side is not None:
+                torch.cuda.current_stream(device).wait_stream(side)
+                embeddings, metas = early
+                embeddings.record_stream(torch.cuda.current_stream(device))  # made on `side`, used here
+            else:
+                sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
+                embeddings = self._encoder()(sam_pixels)  # once per image, shared by its poses
+            clock.stage("encoder_wait")
             hidden = torch.cat([h for h in gen.pose_hidden if h.shape[0]])
-            image_index = torch.repeat_interleave(torch.arange(len(counts), device=device), torch.tensor(counts))
+            image_index = torch.repeat_interleave(
+                torch.arange(len(counts), device=device), torch.tensor(counts, device=device)
+            )
             maps = self.grasp_head(hidden, embeddings, image_index)  # [N x 4 x S x S]
-            for m, i in zip(maps, image_index.tolist(), strict=True):
-                original = maps_to_image(m, metas[i]).float().cpu().numpy()  # [4 x H_i x W_i]
-                rects = maps_to_rects(GraspMaps.from_stack(original), k=k, width_scale=self.config.width_scale)
+            originals = [maps_to_image(m, metas[i]).float() for m, i in zip(maps, image_index.tolist(), strict=True)]
+            clock.stage("grasp_head")
+            for m, i in zip(originals, image_index.tolist(), strict=True):
+                rects = maps_to_rects(GraspMaps.from_stack(m.cpu().numpy()), k=k, width_scale=self.config.width_scale)
                 grasps[i].append(rects)
+            clock.stage("decode_maps")
         return [Prediction(a, g, c) for a, g, c in zip(answers, grasps, counts, strict=True)]
 
     def _decode_answer(self, sequence: torch.Tensor) -> str:
@@ -358,6 +402,25 @@ class PRGModel(nn.Module):
                 break
         ids = [t for t in ids if t != self.vlm.pad_token_id]
         return str(self.tokenizer.decode(ids, skip_special_tokens=False)).strip()
+
+
+class _StageClock:
+    """Seconds per stage into ``timings`` (synchronising the device at each mark); a no-op when None."""
+
+    def __init__(self, timings: dict[str, float] | None, device: torch.device) -> None:
+        self.timings = timings
+        self.cuda = device.type == "cuda"
+        self.device = device
+        self.last = time.perf_counter()
+
+    def stage(self, name: str) -> None:
+        if self.timings is None:
+            return
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+        self.last = now
 
 
 def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = None) -> PRGModel:
