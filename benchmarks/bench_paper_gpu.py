@@ -122,12 +122,10 @@ def run_mode(
 ) -> dict[str, Any]:
     """Time to first grasp (with breakdown), decode speed and peak memory for one mode.
 
-    ``mode`` = a ``generate`` decode mode, optionally with ``+serial`` (F_enc after generation instead of on a
-    side stream) and ``+enc`` (F_enc compiled with ``torch.compile``).
+    ``mode`` = a ``generate`` decode mode, optionally with ``+enc`` (F_enc compiled with ``torch.compile``).
     """
     decode, *flags = mode.split("+")
     model.config.decode = decode
-    model.config.encode_early = "serial" not in flags
     model.config.compile_encoder = "enc" in flags
     row: dict[str, Any] = {"mode": mode}
     eos = list(model.vlm.eos_token_ids)
@@ -186,9 +184,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=128, help="tokens decoded for the throughput figure")
     ap.add_argument(
         "--modes",
-        default="dynamic,compiled+serial,compiled+enc+serial,compiled+enc",
-        help="comma-separated modes: a generate decode mode (dynamic, static, compiled) + optional flags "
-        "(+enc: F_enc compiled; +serial: F_enc after generation instead of overlapped, which needs +enc)",
+        default="dynamic,compiled,compiled+enc",
+        help="comma-separated modes: a generate decode mode (dynamic, static, compiled), optionally +enc "
+        "(F_enc compiled too)",
     )
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/paper_gpu.json"))

@@ -74,7 +74,6 @@ class PRGModelConfig:
     sam: str | None = None  # SAM checkpoint (original .pth or HF folder): F_enc's weights and F_dec's init
     dtype: str = "float32"  # torch dtype name of the whole model ("bfloat16" on GPUs)
     decode: str = "dynamic"  # KV cache of generation: dynamic, static or compiled (vlm.generate)
-    encode_early: bool = True  # on a GPU with compile_encoder, run F_enc on a side stream while the LM generates
     compile_encoder: bool = False  # torch.compile F_enc (on a GPU: minutes of compiling, then a faster encoder)
 
     @property
@@ -303,7 +302,7 @@ class PRGModel(nn.Module):
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
         per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards).
 
-        ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder_wait``,
+        ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder``,
         ``grasp_head``, ``decode_maps``); the device is synchronised between stages, which costs a little.
         """
         if len(images) != len(instructions):
@@ -339,18 +338,6 @@ class PRGModel(nn.Module):
         input_ids, mask, segments = (x.to(device) for x in self.encode_prompts(instructions, documents))
         pixel_values = self.vlm.preprocess(list(images), device=device)
         clock.stage("prompt")
-        # F_enc needs only the image: on a GPU it runs on a side stream, overlapping the LM's prefill and decode
-        # (speculatively: an answer without [POSE] wastes it, but nearly every PRG answer has one).
-        # Only a compiled encoder: an eager one's ~1000 kernel launches would hold up the LM's on this CPU thread
-        # (measured: slower than running it after generation, benchmarks/README.md).
-        overlap = device.type == "cuda" and self.config.encode_early and self.config.compile_encoder
-        side = torch.cuda.Stream(device) if overlap else None
-        early: tuple[torch.Tensor, list[Any]] | None = None
-        if side is not None:
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
-                early = (self._encoder()(sam_pixels), metas)
         lm = self.vlm.language_model
         adapters = self.has_adapters
         if adapters:
@@ -372,14 +359,11 @@ class PRGModel(nn.Module):
         counts = [h.shape[0] for h in gen.pose_hidden]
         grasps: list[list[list[GraspRect]]] = [[] for _ in images]
         if sum(counts):
-            if early is not None and side is not None:
-                torch.cuda.current_stream(device).wait_stream(side)
-                embeddings, metas = early
-                embeddings.record_stream(torch.cuda.current_stream(device))  # made on `side`, used here
-            else:
-                sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
-                embeddings = self._encoder()(sam_pixels)  # once per image, shared by its poses
-            clock.stage("encoder_wait")
+            # F_enc runs only once a [POSE] exists. Starting it earlier (on a side stream next to the LM, or queued
+            # before it) was measured no faster on an H100: both are compute-bound (benchmarks/README.md).
+            sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
+            embeddings = self._encoder()(sam_pixels)  # once per image, shared by its poses
+            clock.stage("encoder")
             hidden = torch.cat([h for h in gen.pose_hidden if h.shape[0]])
             image_index = torch.repeat_interleave(
                 torch.arange(len(counts), device=device), torch.tensor(counts, device=device)
