@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from prg.model.adaptive_mixture import AdaptiveMixtureConfig, wrapped_modules
 from prg.model.checkpoint import CheckpointError, from_pretrained, save_pretrained
 from prg.model.prg_model import PRGModel, build_tiny_prg_model
 from tests.model.test_prg_model import make_batch, pose_plan, random_images
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def fake_training(model: PRGModel, seed: int = 1) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -23,35 +22,15 @@ from prg.model.grasp_head import (
     maps_to_image,
 )
 from prg.model.losses import grasp_map_loss, target_maps
+from prg.model.prg_model import tiny_config
 
 S = 64  # encoder input / map size
 D = 64  # prompt and image-embedding width (SAM uses 256; the decoder allows any multiple of 8)
 LM_HIDDEN = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    # These models are tiny: thread start-up and contention on a shared machine cost more than they save.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_encoder() -> ImageEncoder:
-    config = SamVisionConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=S,
-        patch_size=8,
-        output_channels=D,
-        mlp_dim=64,
-        global_attn_indexes=[1],
-        window_size=4,
-        initializer_range=0.02,  # SAM's default 1e-10 makes random features almost constant
-    )
-    return ImageEncoder(config)
+    return ImageEncoder(SamVisionConfig(**tiny_config().encoder))  # the tiny preset's F_enc: S = 64, D = 64
 
 
 def tiny_head() -> GraspHead:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,14 +15,6 @@ from prg.model.prg_model import PRGModel, build_tiny_prg_model
 from prg.model.tokenizer import answer_labels, build_prompt
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_batch(model: PRGModel, seed: int = 0) -> dict[str, torch.Tensor]:
