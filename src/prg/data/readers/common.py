@@ -148,6 +148,25 @@ def check_depth(path: Path) -> str | None:
     return None
 
 
+def attach_depth(depth: Path, files: dict[str, Path], warnings: list[str], required: bool = False) -> str | None:
+    """Add an optional depth map to a record's ``files`` (as ``depth/NAME``) and return that relative path.
+
+    A missing file gives None (with a warning when the format always ships depth, ``required``); an unreadable one
+    gives None and a warning. The record is kept either way.
+    """
+    if not depth.is_file():
+        if required:
+            warnings.append(f"{depth}: depth map not found; record kept without depth")
+        return None
+    bad = check_depth(depth)
+    if bad is not None:
+        warnings.append(f"{bad}; record kept without depth")
+        return None
+    rel = f"depth/{depth.name}"
+    files[rel] = depth
+    return rel
+
+
 def parse_corner_lines(path: Path) -> tuple[list[GraspRect], list[str]]:
     """Parse a Cornell-style corner file: 4 lines ``x y`` per rectangle, first edge = opening.
 

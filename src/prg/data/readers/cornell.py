@@ -16,7 +16,7 @@ from prg.data.readers.common import (
     Reader,
     SkipItem,
     assign_split,
-    check_depth,
+    attach_depth,
     check_image,
     make_record,
     parse_corner_lines,
@@ -52,15 +52,7 @@ def read_item(cpos: Path, options: ConvertOptions) -> ItemResult:
     record_id = f"cornell-{stem}"
     files = {f"images/{image.name}": image}
     warnings = list(problems)
-    depth_rel = None
-    depth = cpos.with_name(f"{stem}d.tiff")
-    if depth.is_file():
-        bad_depth = check_depth(depth)
-        if bad_depth is None:
-            depth_rel = f"depth/{depth.name}"
-            files[depth_rel] = depth
-        else:
-            warnings.append(f"{bad_depth}; record kept without depth")
+    depth_rel = attach_depth(cpos.with_name(f"{stem}d.tiff"), files, warnings)
     record = make_record(
         cpos,
         id=record_id,

@@ -17,7 +17,7 @@ from prg.data.readers.common import (
     Reader,
     SkipItem,
     assign_split,
-    check_depth,
+    attach_depth,
     check_image,
     make_record,
 )
@@ -92,14 +92,7 @@ def read_item(grasps: Path, options: ConvertOptions) -> ItemResult:
     files = {f"images/{image.name}": image}
     warnings = list(problems)
 
-    depth_rel = None
-    depth = grasps.with_name(f"{scene}_perfect_depth.tiff")
-    bad_depth = check_depth(depth) if depth.is_file() else f"{depth}: depth map not found"
-    if bad_depth is None:
-        depth_rel = f"depth/{depth.name}"
-        files[depth_rel] = depth
-    else:
-        warnings.append(f"{bad_depth}; record kept without depth")
+    depth_rel = attach_depth(grasps.with_name(f"{scene}_perfect_depth.tiff"), files, warnings, required=True)
 
     mask_ref = None
     mask = grasps.with_name(f"{scene}_mask.png")
