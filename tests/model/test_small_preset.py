@@ -15,7 +15,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from prg.model import smollm
-from prg.model.presets import build_preset
+from prg.model.prg_model import PRGModel, build_prg_model, small_config
 from prg.model.tokenizer import IMAGE_TOKEN, POSE_TOKEN, build_prompt
 from prg.model.vlm import PRGVisionLanguageModel, preprocess_images
 
@@ -27,14 +27,37 @@ Small = tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]
 
 
 @pytest.fixture(scope="module")
-def small() -> Iterator[Small]:
+def small_prg() -> Iterator[PRGModel]:
+    """The whole small PRG model (VLM + small F_enc + head), built once: its VLM is ``build_preset("small")``."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # fastest on the shared 2-core machine
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HUB_OFFLINE", "1")  # any hub access would raise
         mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        yield build_preset("small")
+        yield build_prg_model(small_config())
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def small(small_prg: PRGModel) -> Small:
+    return small_prg.vlm, small_prg.tokenizer
+
+
+def test_small_prg_model_answers_with_grasps(small_prg: PRGModel) -> None:
+    """The small preset end to end on a CPU: a PRG-Synth-sized scene, a forced [POSE], grasps in the image."""
+    assert small_prg.map_size == 448
+    assert sum(p.numel() for p in small_prg.image_encoder.parameters()) < 5_000_000  # a small F_enc, not ViT-B
+    image = np.random.default_rng(0).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    pose = small_prg.vlm.pose_token_id
+
+    def first_pose(seen: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        scores[:, pose] = scores.max() + 10.0
+        return scores
+
+    [pred] = small_prg.predict([image], ["Hand me the tester."], max_new_tokens=1, logits_processor=first_pose)
+    assert pred.pose_count == 1 and pred.grasps[0]
+    assert all(0 <= r.x < 448 and 0 <= r.y < 448 for r in pred.grasps[0])
 
 
 def test_builds_offline_from_packaged_gguf(small: Small) -> None:

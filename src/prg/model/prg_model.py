@@ -46,6 +46,7 @@ __all__ = [
     "build_prg_model",
     "build_tiny_prg_model",
     "paper_config",
+    "small_config",
     "tiny_config",
 ]
 
@@ -107,6 +108,26 @@ def tiny_config(seed: int = 0) -> PRGModelConfig:
     )
     decoder = dict(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64)
     return PRGModelConfig(preset="tiny", seed=seed, encoder=encoder, decoder=decoder)
+
+
+def small_config(seed: int = 0) -> PRGModelConfig:
+    """The ``small`` preset (SmolLM2-135M + 49-token vision tower) with a small SAM-architecture F_enc for CPUs:
+    448 px input (PRG-Synth's scene size), 16 px patches, 4 layers of width 256 (2 windowed, 2 global), 128-wide
+    image embeddings, and a 2-layer decoder of that width. Random F_enc/F_dec until trained on PRG-Synth."""
+    encoder = dict(
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        image_size=448,
+        patch_size=16,
+        output_channels=128,
+        mlp_dim=1024,
+        global_attn_indexes=[1, 3],
+        window_size=7,
+        initializer_range=0.02,
+    )
+    decoder = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, mlp_dim=512)
+    return PRGModelConfig(preset="small", seed=seed, encoder=encoder, decoder=decoder, max_new_tokens=64)
 
 
 SAM_DECODER = dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=8, mlp_dim=2048)
