@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 
 app = typer.Typer(help="Convert, validate and visualise PRG dataset folders.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
+err = Console(stderr=True, soft_wrap=True)
 
 _FORMAT_HELP = "Source layout: cornell, jacquard or reasongrasp (see docs/readers.md)."
 

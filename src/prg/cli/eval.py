@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="Evaluate retrieval (and, with the model, grasping and answers).", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
 
 
 @app.command()

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="Build, update, query and inspect document indexes.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
+err = Console(stderr=True, soft_wrap=True)
 
 #: exit status of build/add when the index was written but some input files were skipped
 EXIT_SKIPPED = 3

@@ -29,7 +29,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
 app.command("merge")(model_cmd.merge)
 
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-console = Console()
+console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
 
 
 def merge(
