@@ -28,7 +28,7 @@ from skimage.feature import peak_local_max
 
 from prg.grasp.rect import GraspRect
 
-__all__ = ["GraspMaps", "compact_rect", "maps_to_rects", "rects_to_maps"]
+__all__ = ["GraspMaps", "compact_rect", "find_peaks", "maps_to_rects", "rects_to_maps"]
 
 DEFAULT_WIDTH_SCALE = 150.0
 # GG-CNN's post-processing blurs (pixels).
@@ -115,6 +115,8 @@ def maps_to_rects(
     threshold: float = 0.2,
     smooth: bool = True,
     min_width: float = 1.0,
+    smoothed_quality: np.ndarray | None = None,
+    peaks: np.ndarray | None = None,
 ) -> list[GraspRect]:
     """Decode grasp maps into at most ``k`` rectangles, best quality first.
 
@@ -127,13 +129,21 @@ def maps_to_rects(
         threshold: minimum (smoothed) quality of a peak.
         smooth: apply GG-CNN's Gaussian blurs (quality 2.0, angle 2.0, width 1.0 px) before decoding.
         min_width: openings below this many pixels are raised to it (a rectangle needs width > 0).
+        smoothed_quality, peaks: the blurred quality map and its peaks (``[N x 2]`` rows/cols, best first, as
+            :func:`find_peaks` gives them) when computed elsewhere, e.g. on a GPU; both or neither.
     """
     _check_width_scale(width_scale)
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if jaw_ratio <= 0:
         raise ValueError(f"jaw_ratio must be > 0, got {jaw_ratio}")
-    q = ndimage.gaussian_filter(maps.quality, QUALITY_SIGMA) if smooth else maps.quality
+    if (smoothed_quality is None) != (peaks is None):
+        raise ValueError("give both smoothed_quality and peaks, or neither")
+    if smoothed_quality is not None:
+        q = smoothed_quality
+    else:
+        q = ndimage.gaussian_filter(maps.quality, QUALITY_SIGMA) if smooth else maps.quality
+        peaks = find_peaks(q, min_distance, threshold)
 
     def smoothed(values: np.ndarray, sigma: float, row: int, col: int) -> float:
         # Angle and width are read at a few peaks only. The blurred value at a pixel depends on the pixels within
@@ -146,7 +156,7 @@ def maps_to_rects(
         region = values[r0 : row + r + 1, c0 : col + r + 1]
         return float(ndimage.gaussian_filter(region, sigma)[row - r0, col - c0])
 
-    peaks = peak_local_max(q, min_distance=min_distance, threshold_abs=threshold, exclude_border=False)
+    assert peaks is not None
     rects: list[GraspRect] = []
     seen_plateaus: set[int] = set()
     h, w = q.shape
@@ -168,6 +178,13 @@ def maps_to_rects(
         if len(rects) == k:
             break
     return rects
+
+
+def find_peaks(q: np.ndarray, min_distance: int = 20, threshold: float = 0.2) -> np.ndarray:
+    """Peaks of a (smoothed) quality map, ``[N x 2]`` (row, col), highest first: local maxima over a
+    ``(2 min_distance + 1)``-pixel square, above ``threshold``, at least ``min_distance`` apart (scikit-image's
+    ``peak_local_max``, borders included)."""
+    return np.asarray(peak_local_max(q, min_distance=min_distance, threshold_abs=threshold, exclude_border=False))
 
 
 # Pixels within this relative distance of a peak's value count as the same flat top. Rasterised maps are

@@ -4,7 +4,7 @@
 images ──preprocess_images──► pixel_values [B x 3 x s x s] ──► VLM ──► [POSE] hidden [N x H]
        └─ImageEncoder.preprocess─► sam_pixel_values [B x 3 x S x S] ──► F_enc (frozen) ──► [B x D x S/p x S/p]
 [POSE] hidden + image embeddings[image index] ──► GraspHead (γ + F_dec) ──► maps [N x 4 x S x S]
-maps ──maps_to_image──► [4 x H_i x W_i] ──maps_to_rects──► GraspRects in original pixels
+maps ──maps_to_image──► [4 x H_i x W_i] ──decode_maps (= maps_to_rects)──► GraspRects in original pixels
 ```
 
 ``PRGModel.forward`` owns the training loss; ``PRGModel.predict`` owns generation and grasp decoding. The network
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, SamVisionConfig
 
-from prg.grasp.maps import DEFAULT_WIDTH_SCALE, GraspMaps, maps_to_rects
+from prg.grasp.maps import DEFAULT_WIDTH_SCALE
 from prg.grasp.rect import GraspRect
 from prg.model.adaptive_mixture import (
     AdaptiveMixtureConfig,
@@ -35,6 +35,7 @@ from prg.model.adaptive_mixture import (
 )
 from prg.model.grasp_head import GraspHead, ImageEncoder, grasp_decoder_config, maps_to_image
 from prg.model.losses import grasp_map_loss
+from prg.model.map_decode import decode_maps
 from prg.model.presets import build_preset
 from prg.model.tokenizer import Segment, build_prompt
 from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel
@@ -393,7 +394,7 @@ class PRGModel(nn.Module):
             originals = [maps_to_image(m, metas[i]).float() for m, i in zip(maps, image_index.tolist(), strict=True)]
             clock.stage("grasp_head")
             for m, i in zip(originals, image_index.tolist(), strict=True):
-                rects = maps_to_rects(GraspMaps.from_stack(m.cpu().numpy()), k=k, width_scale=self.config.width_scale)
+                rects = decode_maps(m, k=k, width_scale=self.config.width_scale)  # blur + peak search on the device
                 grasps[i].append(rects)
             clock.stage("decode_maps")
         return [Prediction(a, g, c) for a, g, c in zip(answers, grasps, counts, strict=True)]
