@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from prg.data.dataset import DatasetWriter, copy_into
-from prg.data.schema import DatasetInfo, PRGRecord
+from prg.data.schema import POSE_TOKEN, DatasetInfo, Grasp, ObjectAnnotation, PRGRecord
 from prg.grasp.rect import GraspRect
 
 __all__ = [
@@ -217,6 +217,57 @@ def make_record(source_file: Path, **fields: Any) -> PRGRecord:
         return PRGRecord(**fields)
     except ValidationError as e:
         raise SkipItem(f"{source_file}: record rejected by the PRG schema ({e})") from e
+
+
+def open_grasp_item(
+    item: Path, image: Path, rects: list[GraspRect], problems: list[str]
+) -> tuple[dict[str, Path], list[str]]:
+    """Start a grasp-only item (Cornell, Jacquard): skip it when its image is unreadable or no rectangle is valid;
+    otherwise return its ``files`` (the image as ``images/NAME``) and its ``warnings`` (the rectangle problems)."""
+    bad_image = check_image(image)
+    if bad_image is not None:
+        raise SkipItem(bad_image)
+    if not rects:
+        raise SkipItem(*problems, f"{item}: no valid grasp rectangle")
+    return {f"images/{image.name}": image}, list(problems)
+
+
+def grasp_only_record(
+    item: Path,
+    *,
+    record_id: str,
+    image: Path,
+    depth: str | None,
+    rects: list[GraspRect],
+    split_key: str,
+    options: ConvertOptions,
+    source: str,
+    **object_fields: Any,
+) -> PRGRecord:
+    """The record of a grasp-only dataset: one object ``"0"`` holding every rectangle, the target of a generic
+    instruction whose answer is ``[POSE]``; ``object_fields`` (mask, attributes) go to its annotation."""
+    return make_record(
+        item,
+        id=record_id,
+        image=f"images/{image.name}",
+        depth=depth,
+        industry="general",
+        instruction="Grasp the object.",
+        answer=POSE_TOKEN,
+        objects=[
+            ObjectAnnotation(
+                id="0",
+                name="object",
+                category="object",
+                grasps=[Grasp.from_rect(r) for r in rects],
+                **object_fields,
+            )
+        ],
+        targets=["0"],
+        split=assign_split(split_key, options.val_fraction, options.test_fraction),
+        source=source,
+        meta={"source_file": item.name},
+    )
 
 
 def _load_reader(fmt: str) -> Reader:

@@ -14,14 +14,11 @@ from prg.data.readers.common import (
     ConvertOptions,
     ItemResult,
     Reader,
-    SkipItem,
-    assign_split,
     attach_depth,
-    check_image,
-    make_record,
+    grasp_only_record,
+    open_grasp_item,
     parse_corner_lines,
 )
-from prg.data.schema import POSE_TOKEN, Grasp, ObjectAnnotation
 from prg.grasp.rect import GraspRect
 
 __all__ = ["READER", "find_items", "parse_cornell_grasps", "read_item"]
@@ -44,30 +41,18 @@ def read_item(cpos: Path, options: ConvertOptions) -> ItemResult:
     stem = cpos.name[: -len(_POS_SUFFIX)]  # "pcd0100"
     image = cpos.with_name(f"{stem}r.png")
     rects, problems = parse_cornell_grasps(cpos)
-    bad_image = check_image(image)
-    if bad_image is not None:
-        raise SkipItem(bad_image)
-    if not rects:
-        raise SkipItem(*problems, f"{cpos}: no valid grasp rectangle")
+    files, warnings = open_grasp_item(cpos, image, rects, problems)
     record_id = f"cornell-{stem}"
-    files = {f"images/{image.name}": image}
-    warnings = list(problems)
     depth_rel = attach_depth(cpos.with_name(f"{stem}d.tiff"), files, warnings)
-    record = make_record(
+    record = grasp_only_record(
         cpos,
-        id=record_id,
-        image=f"images/{image.name}",
+        record_id=record_id,
+        image=image,
         depth=depth_rel,
-        industry="general",
-        instruction="Grasp the object.",
-        answer=POSE_TOKEN,
-        objects=[
-            ObjectAnnotation(id="0", name="object", category="object", grasps=[Grasp.from_rect(r) for r in rects])
-        ],
-        targets=["0"],
-        split=assign_split(record_id, options.val_fraction, options.test_fraction),
+        rects=rects,
+        split_key=record_id,
+        options=options,
         source="cornell",
-        meta={"source_file": cpos.name},
     )
     return ItemResult(records=[record], files=files, warnings=warnings)
 

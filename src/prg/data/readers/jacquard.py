@@ -15,13 +15,12 @@ from prg.data.readers.common import (
     ConvertOptions,
     ItemResult,
     Reader,
-    SkipItem,
-    assign_split,
     attach_depth,
     check_image,
-    make_record,
+    grasp_only_record,
+    open_grasp_item,
 )
-from prg.data.schema import POSE_TOKEN, Grasp, MaskRef, ObjectAnnotation
+from prg.data.schema import MaskRef
 from prg.grasp.rect import GraspRect
 
 __all__ = ["READER", "find_items", "parse_jacquard_grasps", "read_item"]
@@ -83,15 +82,8 @@ def read_item(grasps: Path, options: ConvertOptions) -> ItemResult:
     object_key = scene.split("_", 1)[1] if "_" in scene else scene
     image = grasps.with_name(f"{scene}_RGB.png")
     rects, problems = parse_jacquard_grasps(grasps)
-    bad_image = check_image(image)
-    if bad_image is not None:
-        raise SkipItem(bad_image)
-    if not rects:
-        raise SkipItem(*problems, f"{grasps}: no valid grasp rectangle")
+    files, warnings = open_grasp_item(grasps, image, rects, problems)
     record_id = f"jacquard-{scene}"
-    files = {f"images/{image.name}": image}
-    warnings = list(problems)
-
     depth_rel = attach_depth(grasps.with_name(f"{scene}_perfect_depth.tiff"), files, warnings, required=True)
 
     mask_ref = None
@@ -104,28 +96,17 @@ def read_item(grasps: Path, options: ConvertOptions) -> ItemResult:
         else:
             warnings.append(f"{bad_mask}; record kept without mask")
 
-    record = make_record(
+    record = grasp_only_record(
         grasps,
-        id=record_id,
-        image=f"images/{image.name}",
+        record_id=record_id,
+        image=image,
         depth=depth_rel,
-        industry="general",
-        instruction="Grasp the object.",
-        answer=POSE_TOKEN,
-        objects=[
-            ObjectAnnotation(
-                id="0",
-                name="object",
-                category="object",
-                mask=mask_ref,
-                grasps=[Grasp.from_rect(r) for r in rects],
-                attributes={"jacquard_object_id": object_key},
-            )
-        ],
-        targets=["0"],
-        split=assign_split(object_key, options.val_fraction, options.test_fraction),
+        rects=rects,
+        split_key=object_key,
+        options=options,
         source="jacquard",
-        meta={"source_file": grasps.name},
+        mask=mask_ref,
+        attributes={"jacquard_object_id": object_key},
     )
     return ItemResult(records=[record], files=files, warnings=warnings)
 
