@@ -41,12 +41,12 @@ def run_demo(
     from prg.data.dataset import iter_records, load_depth
     from prg.data.synth.generate import SynthConfig, generate
     from prg.data.validate import validate_dataset
-    from prg.eval.retrieval import clause_groups, clause_key
     from prg.grasp.maps import maps_to_rects, rects_to_maps
     from prg.grasp.metrics import grasp_success
     from prg.grasp.pose import rect_to_pose
     from prg.retrieval.build import build_index
     from prg.retrieval.retriever import Retriever
+    from prg.retrieval.rules import clause_groups, clause_key
     from prg.viz import caption, draw_grasps
 
     out = Path(out_dir)

@@ -25,12 +25,9 @@ from prg.data.dataset import iter_records, load_depth, load_image
 from prg.data.schema import PRGRecord
 from prg.retrieval.metrics import evaluate_grouped, evaluate_runs
 from prg.retrieval.retriever import Retriever
+from prg.retrieval.rules import clause_groups, clause_key
 
-__all__ = ["RetrievalEval", "clause_key", "evaluate_retrieval"]
-
-
-def clause_key(doc_id: str, clause: str | None) -> str:
-    return f"{doc_id}§{clause or ''}"
+__all__ = ["RetrievalEval", "clause_groups", "clause_key", "evaluate_retrieval"]
 
 
 @dataclass
@@ -142,14 +139,3 @@ def _select(records: Iterable[PRGRecord], splits: Sequence[str] | None, limit: i
 
 def _g(group: dict[str, str], key: str) -> str:
     return group.get(key, key)
-
-
-def clause_groups(dataset: str | Path) -> dict[str, str]:
-    """clause key -> ``rule:<id>`` from ``documents/index.json`` (PRG-Synth's corpus index); empty if absent."""
-    import json
-
-    p = Path(dataset) / "documents" / "index.json"
-    if not p.is_file():
-        return {}
-    docs = json.loads(p.read_text(encoding="utf-8")).get("documents", [])
-    return {clause_key(d["doc_id"], c): f"rule:{r}" for d in docs for c, r in (d.get("clauses") or {}).items()}
