@@ -15,7 +15,9 @@ import platform
 import time
 from pathlib import Path
 
-from prg.retrieval.image import SceneTagger, evaluate_tagger, train_tagger
+from prg.eval.tagger import evaluate_tagger
+from prg.retrieval.image import SceneTagger
+from prg.train.tagger import train_tagger
 
 COLUMNS = (
     ("set_precision", "set P"),

@@ -163,8 +163,8 @@ def train_tagger_cmd(
     seed: int = typer.Option(0, help="Random seed."),
 ) -> None:
     """Train the scene tagger that names the tools on the table, so image-aware queries can use them."""
-    from prg.retrieval.image import train_tagger
     from prg.retrieval.retriever import TAGGER_DIR
+    from prg.train.tagger import train_tagger
 
     if (index is None) == (out is None):
         err.print("[red]error:[/red] give exactly one of --index or --out")

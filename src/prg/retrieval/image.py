@@ -8,7 +8,9 @@ The retriever appends the tagged tool names to the text query, because instructi
   Without depth: a colour-difference fallback against the table colour seen on the image border.
 * :func:`canonical_crop` rotates each object to its principal axis and zeroes the background, keeping colour.
 * :class:`SceneTagger` classifies crops with :class:`~prg.retrieval.image_model.TaggerNet`; saved as safetensors
-  + JSON. :func:`train_tagger` trains it on ground-truth masks; :func:`evaluate_tagger` measures it on proposals.
+  + JSON, its class list (labels and names) in the JSON, so loading needs nothing from the dataset generator.
+
+Inference only: training lives in :mod:`prg.train.tagger`, evaluation in :mod:`prg.eval.tagger`.
 
 Design and limits: ``docs/retrieval_image.md``.
 """
@@ -16,12 +18,9 @@ Design and limits: ``docs/retrieval_image.md``.
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,8 +28,6 @@ from safetensors.torch import load_file, save_file
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold
 
-from prg.data.dataset import iter_records, load_depth, load_image, load_mask
-from prg.data.schema import PRGRecord
 from prg.retrieval.image_model import TaggerConfig, TaggerNet
 
 __all__ = [
@@ -40,10 +37,8 @@ __all__ = [
     "Tag",
     "canonical_crop",
     "check_inputs",
-    "evaluate_tagger",
     "propose_objects",
     "table_height",
-    "train_tagger",
 ]
 
 #: Label for proposals that are no catalogue tool (clutter, table junk); never emitted as a tag.
@@ -283,250 +278,12 @@ class SceneTagger:
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> SceneTagger:
-        """Load a tagger saved by :meth:`save` (no pickle involved)."""
+        """Load a tagger saved by :meth:`save` (no pickle involved); labels and names come from ``config.json``."""
         p = Path(path)
         for f in ("model.safetensors", "config.json"):
             if not (p / f).is_file():
-                raise FileNotFoundError(f"{p / f}: missing; train a tagger with train_tagger() or bench_tagger.py")
+                raise FileNotFoundError(f"{p / f}: missing; train a tagger with `prg index train-tagger`")
         cfg = TaggerConfig.from_json(json.loads((p / "config.json").read_text(encoding="utf-8")))
         net = TaggerNet(cfg)
         net.load_state_dict(load_file(str(p / "model.safetensors")))
         return cls(cfg, net, device)
-
-
-# --------------------------------------------------------------------------- data
-def _gt_masks(root: Path, rec: PRGRecord) -> list[tuple[str, str, np.ndarray]]:
-    """(category, name, mask) of the record's annotated objects with a mask; clutter_* is skipped."""
-    return [
-        (o.category, o.name, load_mask(root, o.mask))
-        for o in rec.objects
-        if o.mask is not None and not o.category.startswith("clutter_")
-    ]
-
-
-def _records(root: Path, splits: Iterable[str]) -> list[PRGRecord]:
-    wanted = set(splits)
-    return [r for r in iter_records(root) if r.split in wanted]
-
-
-def _collect(root: Path, recs: list[PRGRecord], size: int) -> tuple[np.ndarray, np.ndarray, list[str], Counter[str]]:
-    """Crops ``[N x 4 x S x S]``, size features ``[N x 2]`` and labels: GT-mask crops of every object, plus
-    proposals that overlap no annotated object (clutter, junk) as :data:`OTHER`, so the tagger learns to ignore
-    them."""
-    crops: list[np.ndarray] = []
-    extra: list[np.ndarray] = []
-    labels: list[str] = []
-    names: Counter[str] = Counter()
-
-    def _add(crop_extra: tuple[np.ndarray, np.ndarray], label: str) -> None:
-        crops.append(crop_extra[0])
-        extra.append(crop_extra[1])
-        labels.append(label)
-
-    for rec in recs:
-        rgb = load_image(root, rec)
-        gts = _gt_masks(root, rec)
-        for cat, name, m in gts:
-            if m.sum() < 10:
-                continue
-            _add(canonical_crop(rgb, m, size), cat)
-            names[f"{cat}\x1f{name}"] += 1
-        any_gt = np.zeros(rgb.shape[:2], dtype=bool)
-        for _, _, m in gts:
-            any_gt |= m
-        for r in propose_objects(rgb, load_depth(root, rec)):
-            if (r.mask & any_gt).sum() < 0.1 * r.mask.sum():
-                _add(canonical_crop(rgb, r.mask, size), OTHER)
-    return np.stack(crops), np.stack(extra), labels, names
-
-
-def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random 180° turns (the principal axis has no sign), mirror, brightness and per-channel colour gain."""
-    b = x.shape[0]
-    turn = torch.rand(b, generator=gen) < 0.5
-    x = torch.where(turn[:, None, None, None], x.flip(2, 3), x)
-    mirror = torch.rand(b, generator=gen) < 0.5
-    x = torch.where(mirror[:, None, None, None], x.flip(2), x)
-    gain = (0.85 + 0.3 * torch.rand(b, 1, 1, 1, generator=gen)) * (0.95 + 0.1 * torch.rand(b, 3, 1, 1, generator=gen))
-    return torch.cat([(x[:, :3] * gain).clamp(0, 1), x[:, 3:]], dim=1)
-
-
-def train_tagger(
-    dataset_dir: str | Path,
-    out_dir: str | Path | None = None,
-    splits: Sequence[str] = ("train",),
-    epochs: int = 15,
-    seed: int = 0,
-    progress: bool = True,
-    batch_size: int = 128,
-    lr: float = 3e-3,
-    crop: int = 64,
-    max_steps: int | None = None,
-    device: str | None = None,
-    threads: int | None = 1,
-) -> dict[str, Any]:
-    """Train a :class:`SceneTagger` on GT-mask crops of ``splits``; save it to ``out_dir`` if given.
-
-    Returns metrics (training size, final loss and accuracy, seconds) and, under ``"tagger"``, the tagger itself.
-    Deterministic for a seed on CPU. ``threads`` caps torch's CPU threads while training (None = leave as is):
-    for a net this small one thread is as fast as two on an idle machine and many times faster on a busy one.
-    """
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return _train(dataset_dir, out_dir, splits, epochs, seed, progress, batch_size, lr, crop, max_steps, device)
-    finally:
-        torch.set_num_threads(old_threads)
-
-
-def _train(
-    dataset_dir: str | Path,
-    out_dir: str | Path | None,
-    splits: Sequence[str],
-    epochs: int,
-    seed: int,
-    progress: bool,
-    batch_size: int,
-    lr: float,
-    crop: int,
-    max_steps: int | None,
-    device: str | None,
-) -> dict[str, Any]:
-    t0 = time.perf_counter()
-    root = Path(dataset_dir)
-    recs = _records(root, splits)
-    if not recs:
-        raise ValueError(f"{root}: no records in splits {list(splits)}")
-    crops, extra, labels, name_counts = _collect(root, recs, crop)
-    vocab = sorted(set(labels))
-    names: dict[str, str] = {}
-    for key, _ in name_counts.most_common():  # the most common name per category
-        cat, name = key.split("\x1f")
-        names.setdefault(cat, name)
-    cfg = TaggerConfig(labels=vocab, names=names, crop=crop)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    net = TaggerNet(cfg).to(dev)
-    y = torch.tensor([vocab.index(lbl) for lbl in labels])
-    x_all, e_all = torch.from_numpy(crops), torch.from_numpy(extra) * 4.0
-    n = len(y)
-    steps_per_epoch = (n + batch_size - 1) // batch_size
-    total = min(epochs * steps_per_epoch, max_steps) if max_steps else epochs * steps_per_epoch
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1), pct_start=0.15)
-    lossf = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
-    step, losses, correct, seen = 0, [], 0, 0
-    net.train()
-    while step < total:
-        perm = torch.randperm(n, generator=gen)
-        correct = seen = 0
-        for i in range(0, n, batch_size):
-            if step >= total:
-                break
-            idx = perm[i : i + batch_size]
-            xb = _augment(x_all[idx].float() / 255.0, gen).to(dev)
-            logits = net(xb, e_all[idx].to(dev))
-            loss = lossf(logits, y[idx].to(dev))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            correct += int((logits.argmax(1).cpu() == y[idx]).sum())
-            seen += len(idx)
-        if progress:
-            print(
-                f"epoch {step / steps_per_epoch:5.1f}  loss {np.mean(losses[-steps_per_epoch:]):.3f}  "
-                f"acc {correct / max(seen, 1):.3f}",
-                flush=True,
-            )
-    tagger = SceneTagger(cfg, net.eval(), dev)
-    if out_dir is not None:
-        tagger.save(out_dir)
-    return {
-        "n_records": len(recs),
-        "n_crops": n,
-        "n_other": labels.count(OTHER),
-        "n_labels": len(vocab),
-        "steps": step,
-        "final_loss": float(np.mean(losses[-steps_per_epoch:])) if losses else float("nan"),
-        "train_batch_acc": correct / max(seen, 1),
-        "seconds": time.perf_counter() - t0,
-        "tagger": tagger,
-    }
-
-
-# --------------------------------------------------------------------------- evaluation
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum()) / max(1, int((a | b).sum()))
-
-
-def evaluate_tagger(
-    tagger: SceneTagger, dataset_dir: str | Path, split: str, min_score: float = 0.5, limit: int | None = None
-) -> dict[str, Any]:
-    """Measure ``tagger`` on one split.
-
-    * tag sets (from proposals, the realistic path): per-image mean precision and recall of the predicted label
-      set against the GT categories (clutter_* excluded), and micro totals;
-    * crops on GT masks: top-1 accuracy, and look-alike accuracy = argmax restricted to the true label and its
-      catalogue look-alikes (chance 0.5 for a pair);
-    * proposals: share of GT objects matched with IoU > 0.5, merges (a proposal holding most of >= 2 objects).
-    """
-    from prg.data.synth.catalogue import CATALOGUE
-
-    root = Path(dataset_dir)
-    recs = _records(root, [split])[:limit]
-    labels = tagger.labels
-    index = {lbl: i for i, lbl in enumerate(labels)}
-    precs, recs_, tp, n_pred, n_gt = [], [], 0, 0, 0
-    crop_ok = crop_n = la_ok = la_n = 0
-    matched = gt_objs = merges = n_props = unseen = 0
-    for rec in recs:
-        rgb, depth = load_image(root, rec), load_depth(root, rec)
-        gts = _gt_masks(root, rec)
-        gt_set = {c for c, _, _ in gts}
-        unseen += len(gt_set - set(labels))
-        props = propose_objects(rgb, depth)
-        pred = {t.label for t in tagger.tag_regions(rgb, props, min_score)}
-        hits = len(pred & gt_set)
-        tp, n_pred, n_gt = tp + hits, n_pred + len(pred), n_gt + len(gt_set)
-        if pred:
-            precs.append(hits / len(pred))
-        if gt_set:
-            recs_.append(hits / len(gt_set))
-        probs = tagger.predict_crops(rgb, [m for _, _, m in gts])
-        for (cat, _, _), p in zip(gts, probs, strict=True):
-            if cat not in index:
-                continue
-            crop_n += 1
-            crop_ok += int(p.argmax()) == index[cat]
-            rivals = [index[k] for k in (CATALOGUE[cat].lookalikes if cat in CATALOGUE else ()) if k in index]
-            if rivals:
-                la_n += 1
-                la_ok += all(p[index[cat]] > p[r] for r in rivals)
-        n_props += len(props)
-        for _, _, m in gts:
-            gt_objs += 1
-            matched += any(_iou(m, r.mask) > 0.5 for r in props)
-        for r in props:
-            merges += int(sum((m & r.mask).sum() > 0.5 * m.sum() for _, _, m in gts if m.any()) >= 2)
-    return {
-        "split": split,
-        "n_images": len(recs),
-        "set_precision": float(np.mean(precs)) if precs else float("nan"),
-        "set_recall": float(np.mean(recs_)) if recs_ else float("nan"),
-        "micro_precision": tp / max(n_pred, 1),
-        "micro_recall": tp / max(n_gt, 1),
-        "tags_per_image": n_pred / max(len(recs), 1),
-        "gt_labels_unseen_in_training": unseen,
-        "crop_accuracy": crop_ok / max(crop_n, 1),
-        "n_crops": crop_n,
-        "lookalike_accuracy": la_ok / max(la_n, 1),
-        "n_lookalike_crops": la_n,
-        "proposal_recall_iou50": matched / max(gt_objs, 1),
-        "proposals_per_image": n_props / max(len(recs), 1),
-        "merged_proposals": merges,
-    }
