@@ -24,8 +24,8 @@ import torch
 from transformers import SuppressTokensLogitsProcessor
 
 from prg.model.presets import build_preset
-from prg.model.tokenizer import build_prompt
-from prg.model.vlm import PRGVisionLanguageModel, preprocess_images
+from prg.model.processor import build_prompt, fit_images
+from prg.model.vlm import PRGVisionLanguageModel
 
 DOCUMENT = (
     "EP-SAF-001 4.2.1: before any conductor of a de-energised cabinet is touched, the absence of voltage is "
@@ -78,7 +78,7 @@ def main() -> None:
     )
     input_ids = torch.tensor([ids])
     rng = np.random.default_rng(0)
-    pixel_values = preprocess_images([rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)], model.image_size)
+    pixel_values, _ = fit_images([rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)], model.geometry)
     processor = SuppressTokensLogitsProcessor(model.eos_token_ids)
 
     model.generate(input_ids, pixel_values, max_new_tokens=2, logits_processor=processor)  # warm-up

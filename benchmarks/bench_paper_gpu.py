@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from prg.model.prg_model import PRGModel, build_prg_model, paper_config
-from prg.model.tokenizer import Segment
+from prg.tokens import Segment
 
 DEVICE = "cuda"
 
@@ -153,7 +153,7 @@ def run_mode(
     row["ttfg_stages_ms"] = {k: 1e3 * v / repeat for k, v in stages.items()}
 
     # breakdown: prefill (+ first token), SAM encoder
-    pixels = model.vlm.preprocess([req.image]).to(DEVICE)
+    pixels = model.processor.vision_pixels([req.image]).to(DEVICE)
     no_pose = force(pose, set(), req.prompt_len, [*eos, pose])
 
     def generate(tokens: int) -> Any:
@@ -162,7 +162,7 @@ def run_mode(
         )
 
     prefill = timed(lambda: generate(1), repeat)
-    sam_pixels = model.image_encoder.preprocess([req.image])[0].to(DEVICE)
+    sam_pixels = model.processor.encoder_pixels([req.image])[0].to(DEVICE)
     encoder = timed(lambda: model._encoder()(sam_pixels), repeat)
     row["prefill_ms_p50"] = 1e3 * statistics.median(prefill)
     row["sam_encoder_ms_p50"] = 1e3 * statistics.median(encoder)

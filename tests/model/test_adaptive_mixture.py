@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from prg.model import (
-    SEG_ANSWER,
     AdaptiveMixtureConfig,
     AdaptiveMixtureLinear,
     SegmentContext,
@@ -32,12 +31,17 @@ from prg.model import (
     trainable_parameters,
     wrapped_modules,
 )
+from prg.tokens import Segment
 
 transformers = pytest.importorskip("transformers")
 
-# Measured on this tiny model with random routers and B ~ N(0, 0.02): max_rel 0.21-0.34 over 5 seeds
-# (docs/adaptive_mixture.md). The merge is an approximation by design; this bound guards against regressions.
+# The merge is an approximation by design; these bounds guard against regressions. Measured with this test's
+# recipe by benchmarks/bench_merge_error.py over 1000 seeds (benchmarks/results/merge_error.json,
+# docs/adaptive_mixture.md): max_rel median 0.25, 1.6 % of seeds above 0.4; error ratio median 0.66, 0.9 % above
+# 0.8. On the seeds tested here (0-4) max_rel <= 0.33 and the ratio <= 0.74.
 MERGE_MAX_REL = 0.4
+MERGE_MAX_ERROR_RATIO = 0.8  # mean |merged - unmerged| / mean |base - unmerged|
+MERGE_SEEDS = (0, 1, 2, 3, 4)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +156,7 @@ def test_segments_change_routing(base_model: nn.Module) -> None:
 
 def test_segment_context_rules() -> None:
     ctx = SegmentContext()
-    assert torch.all(ctx.resolve(2, 3, torch.device("cpu")) == SEG_ANSWER)  # nothing set
+    assert torch.all(ctx.resolve(2, 3, torch.device("cpu")) == int(Segment.ANSWER))  # nothing set
     ctx.segment_ids = torch.tensor([[0, 1, 2]])
     assert ctx.resolve(1, 3, torch.device("cpu")).tolist() == [[0, 1, 2]]
     assert ctx.resolve(1, 5, torch.device("cpu")).tolist() == [[0, 1, 2, 3, 3]]  # uncached decoding
@@ -213,10 +217,12 @@ def test_merge_is_exact_when_routing_is_constant(
     assert merge_error(model, base_model, {"input_ids": ids})["max_abs"] > 1e-3  # the experts do matter
 
 
-def test_merge_error_within_documented_tolerance(base_model: nn.Module) -> None:
-    model = wrap(base_model, b_std=0.02).eval()
-    ids = tokens(6, batch=4, length=24)
-    segs = torch.randint(0, 4, ids.shape, generator=torch.Generator().manual_seed(1))
+@pytest.mark.parametrize("seed", MERGE_SEEDS)
+def test_merge_error_within_documented_tolerance(base_model: nn.Module, seed: int) -> None:
+    # the recipe of benchmarks/bench_merge_error.py's trial(seed): wrapping, tokens and segments seeded by `seed`
+    model = wrap(base_model, b_std=0.02, seed=seed).eval()
+    ids = tokens(seed, batch=4, length=24)
+    segs = torch.randint(0, 4, ids.shape, generator=torch.Generator().manual_seed(seed))
     set_segments(model, segs)
     with torch.no_grad(), calibrate(model):
         logits(model, ids)
@@ -225,7 +231,7 @@ def test_merge_error_within_documented_tolerance(base_model: nn.Module) -> None:
     err = merge_error(model, merged, {"input_ids": ids})
     dropped = merge_error(model, base_model, {"input_ids": ids})  # error of throwing the adapter away
     assert 1e-4 < err["max_rel"] < MERGE_MAX_REL  # an approximation, but a bounded one
-    assert err["mean_abs"] < dropped["mean_abs"]
+    assert err["mean_abs"] / dropped["mean_abs"] < MERGE_MAX_ERROR_RATIO  # keeps a fifth of the effect or more
 
 
 def test_budget_matched_lora_rank(base_model: nn.Module) -> None:

@@ -16,13 +16,13 @@ from prg.model.grasp_head import (
     GraspDecoder,
     GraspHead,
     ImageEncoder,
-    ImageMeta,
     PoseProjection,
     grasp_decoder_config,
     maps_to_image,
 )
 from prg.model.losses import grasp_map_loss, target_maps
 from prg.model.prg_model import tiny_config
+from prg.model.processor import ImageMeta, fit_images
 
 S = 64  # encoder input / map size
 D = 64  # prompt and image-embedding width (SAM uses 256; the decoder allows any multiple of 8)
@@ -109,7 +109,7 @@ def test_preprocess_rgba_and_grey_images() -> None:
     rgba[..., :3] = (200, 100, 50)
     rgba[..., 3] = 7  # alpha must not leak into the pixels
     grey = np.full((90, 30), 128, dtype=np.uint8)
-    pixels, metas = encoder.preprocess([rgba, grey])
+    pixels, metas = fit_images([rgba, grey], encoder.geometry)
     assert pixels.shape == (2, 3, S, S)
     assert metas[0] == ImageMeta(original=(40, 100), resized=(26, 64), size=S)
     assert metas[1].resized == (64, 21) and metas[1].padding == (0, 43)
@@ -121,13 +121,13 @@ def test_preprocess_rgba_and_grey_images() -> None:
     assert (pixels[0, :, 26:, :] == 0).all() and (pixels[1, :, :, 21:] == 0).all()  # padding bottom/right
     assert encoder(pixels).shape == (2, D, S // 8, S // 8)
     with pytest.raises(ValueError):
-        encoder.preprocess([np.zeros((10, 10, 3), dtype=np.float32)])
+        fit_images([np.zeros((10, 10, 3), dtype=np.float32)], encoder.geometry)
 
 
 @pytest.mark.parametrize("shape", [(120, 200), (300, 90)])
 def test_maps_round_trip_to_the_original_image(shape: tuple[int, int]) -> None:
     encoder = tiny_encoder()
-    _, (meta,) = encoder.preprocess([np.zeros((*shape, 4), dtype=np.uint8)])
+    _, (meta,) = fit_images([np.zeros((*shape, 4), dtype=np.uint8)], encoder.geometry)
     h, w = shape
     original = GraspRect(w * 0.4, h * 0.55, 0.5 * min(h, w), 0.2 * min(h, w), math.radians(35))
     width_scale = 150.0

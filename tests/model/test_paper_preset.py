@@ -27,8 +27,9 @@ from transformers import (
 
 from prg.model.checkpoint import from_pretrained, save_pretrained
 from prg.model.prg_model import PRGModel, build_prg_model, paper_config
-from prg.model.sam_weights import infer_vision_config, load_sam
+from prg.model.processor import fit_images
 from prg.model.tokenizer import IMAGE_TOKEN, tiny_tokenizer
+from prg.model.weights.sam import infer_vision_config, load_sam
 from tests.model.test_prg_model import pose_plan
 
 TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
@@ -172,14 +173,14 @@ def test_paper_preset_matches_llava_and_sam(
     # The composed VLM gives LLaVA's own logits for a prompt with an image.
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    pixels = vlm.preprocess([image])
+    pixels, _ = fit_images([image], vlm.geometry)
     ids = torch.tensor([[1, 5, *([vlm.image_token_id] * 16), 9, 12, 30]])
     with torch.no_grad():
         ours = vlm(ids, pixels).logits
         theirs = llava(input_ids=ids, pixel_values=pixels).logits
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     # F_enc is SAM's encoder: same image embeddings as SamModel.
-    sam_pixels, _ = model.image_encoder.preprocess([image])
+    sam_pixels, _ = fit_images([image], model.image_encoder.geometry)
     with torch.no_grad():
         torch.testing.assert_close(
             model.image_encoder(sam_pixels), sam.get_image_embeddings(sam_pixels), rtol=1e-5, atol=1e-5

@@ -12,7 +12,7 @@ from prg.grasp.rect import GraspRect
 from prg.model.adaptive_mixture import AdaptiveMixtureConfig, balance_loss, wrapped_modules
 from prg.model.losses import target_maps
 from prg.model.prg_model import PRGModel, build_tiny_prg_model
-from prg.model.tokenizer import answer_labels, build_prompt
+from prg.model.processor import answer_labels, build_prompt
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -14,10 +14,11 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from prg.model import smollm
 from prg.model.prg_model import PRGModel, build_prg_model, small_config
-from prg.model.tokenizer import IMAGE_TOKEN, POSE_TOKEN, build_prompt
-from prg.model.vlm import PRGVisionLanguageModel, preprocess_images
+from prg.model.processor import build_prompt, fit_images
+from prg.model.tokenizer import IMAGE_TOKEN, POSE_TOKEN
+from prg.model.vlm import PRGVisionLanguageModel
+from prg.model.weights import smollm
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +99,7 @@ def test_cached_pose_matches_uncached(small: Small) -> None:
     )
     input_ids = torch.tensor([ids])
     rng = np.random.default_rng(0)
-    pixel_values = preprocess_images([rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)], model.image_size)
+    pixel_values, _ = fit_images([rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)], model.geometry)
 
     def force_pose_at_step_2(seq: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         if seq.shape[1] - input_ids.shape[1] == 2:

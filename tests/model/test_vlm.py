@@ -8,16 +8,14 @@ import torch
 from PIL import Image
 
 from prg.model.presets import build_preset
+from prg.model.processor import answer_labels, build_prompt, fit_images
 from prg.model.tokenizer import (
     IMAGE_TOKEN,
     POSE_TOKEN,
     Segment,
     add_special_tokens,
-    answer_labels,
-    build_prompt,
     tiny_tokenizer,
 )
-from prg.model.vlm import preprocess_images
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +233,7 @@ def test_preprocess_images_sizes_and_modes(tiny):
     rgb = np.full((60, 20, 3), 255, np.uint8)  # tall
     grey = Image.fromarray(np.full((10, 40), 128, np.uint8))  # wide, mode L
     rgba = Image.fromarray(np.zeros((33, 33, 4), np.uint8))  # fully transparent
-    pv = preprocess_images([rgb, grey, rgba], s)
+    pv, _ = fit_images([rgb, grey, rgba], model.geometry)
     assert pv.shape == (3, 3, s, s)
     assert torch.allclose(pv[0, :, :, : round(20 * s / 60)], torch.tensor(1.0))  # white, normalised to +1
     assert torch.allclose(pv[0, :, :, round(20 * s / 60) + 1 :], torch.tensor(-1.0))  # right padding

@@ -22,18 +22,24 @@ def merge(
     force: bool = typer.Option(False, "--force", help="Replace a non-empty --out."),
 ) -> None:
     """Merge a checkpoint's adapters into its base; the result loads with no adapter code and no base weights."""
-    from prg.model.merge import merge_checkpoint
+    from prg.model.checkpoint import from_pretrained, save_standalone
+    from prg.model.merge import merge_in_place
 
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise FileExistsError(f"{out} exists and is not empty (pass --force to replace it)")
     overrides: dict[str, str] = {}
     if base is not None:
         overrides["llava"] = str(base)
     if sam is not None:
         overrides["sam"] = str(sam)
-    report = merge_checkpoint(weights, out, base=overrides or None, device=device, force=force)
+    model = from_pretrained(weights, map_location=device, base=overrides or None)
+    report = merge_in_place(model)
+    save_standalone(model, out, force=force)  # written beside --out, renamed into place when complete
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     exact = "exact" if report.adapters == "lora" else "approximate (mean expert gates)"
     console.print(
-        f"merged {report.adapters} ({exact}) into {escape(str(report.out))}: "
-        f"{report.bytes_written / 1e6:.1f} MB; probe logits changed by max {report.max_abs:.3g} "
+        f"merged {report.adapters} ({exact}) into {escape(str(out))}: "
+        f"{size / 1e6:.1f} MB; probe logits changed by max {report.max_abs:.3g} "
         f"({report.max_rel:.3g} of the largest logit)",
         highlight=False,
     )

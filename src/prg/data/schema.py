@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prg.grasp.rect import GraspRect
+from prg.tokens import POSE_TOKEN  # the one definition, shared with the model
 
 __all__ = [
     "FORMAT_VERSION",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-POSE_TOKEN = "[POSE]"
 #: The seed paper's four industries; other strings are allowed (a user's own domain), these are the known ones.
 INDUSTRIES = ("electric_power", "chemical", "mechanical", "home_appliance")
 #: Known split names; ``zero_shot_*`` splits hold tasks/industries never seen in training.

@@ -1,10 +1,6 @@
 """The PRG model: language-model adapters (AdaptiveMixture) and, alongside, the rest of the VLM."""
 
 from prg.model.adaptive_mixture import (
-    SEG_ANSWER,
-    SEG_DOCUMENT,
-    SEG_IMAGE,
-    SEG_INSTRUCTION,
     AdaptiveMixtureConfig,
     AdaptiveMixtureLinear,
     RouterStats,
@@ -28,10 +24,6 @@ from prg.model.adaptive_mixture import (
 )
 
 __all__ = [
-    "SEG_ANSWER",
-    "SEG_DOCUMENT",
-    "SEG_IMAGE",
-    "SEG_INSTRUCTION",
     "AdaptiveMixtureConfig",
     "AdaptiveMixtureLinear",
     "RouterStats",

@@ -6,7 +6,7 @@ Each wrapped ``nn.Linear`` (frozen weight ``W``) gets E low-rank experts and a r
 
 ``A_e: [rank x in]``, ``B_e: [out x rank]`` (zero at init, so a freshly wrapped model equals its base) and the
 gates ``g(x, s)`` are the top-k (renormalised) of ``softmax(router(concat(x, embed(s))))``, where ``s`` is the
-segment the token belongs to (``SEG_IMAGE``, ``SEG_DOCUMENT``, ``SEG_INSTRUCTION``, ``SEG_ANSWER``). Segment ids
+segment the token belongs to (:class:`prg.tokens.Segment`: image, document, instruction, answer). Segment ids
 reach the wrappers through a ``SegmentContext`` shared by all wrappers of one model and set with
 ``set_segments(model, ids)``, so no signature of the host model changes. The maths, the balance loss, the merge
 semantics and how to compare with LoRA are in docs/adaptive_mixture.md.
@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from prg.tokens import Segment
+
 if TYPE_CHECKING:
     from peft import LoraConfig
 
-SEG_IMAGE, SEG_DOCUMENT, SEG_INSTRUCTION, SEG_ANSWER = 0, 1, 2, 3
 _FORMAT = "prg-adaptive-mixture/1"
 
 
@@ -90,7 +91,7 @@ class SegmentContext:
         A batch that is a multiple of the set batch (beams, num_return_sequences) repeats each row.
         """
         ids = self.segment_ids
-        answer = torch.full((batch, length), SEG_ANSWER, dtype=torch.long, device=device)
+        answer = torch.full((batch, length), int(Segment.ANSWER), dtype=torch.long, device=device)
         if ids is None or length < ids.shape[1]:
             return answer
         ids = ids.to(device=device, dtype=torch.long)
@@ -163,7 +164,7 @@ class AdaptiveMixtureLinear(nn.Module):
     def _segments(self, x: Tensor) -> Tensor:
         if x.dim() == 3:
             return self.context.resolve(x.shape[0], x.shape[1], x.device)
-        return torch.full(x.shape[:-1], SEG_ANSWER, dtype=torch.long, device=x.device)
+        return torch.full(x.shape[:-1], int(Segment.ANSWER), dtype=torch.long, device=x.device)
 
     def route(self, x: Tensor, segments: Tensor) -> Tensor:
         """Top-k gates ``[... x E]`` (k non-zeros per token, summing to 1) for ``x [... x in]``, ``segments [...]``.

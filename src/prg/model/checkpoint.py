@@ -14,8 +14,12 @@ any remaining tensors that share storage are cloned before writing, because safe
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +27,17 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
+from prg.fsutil import fsync_dir, fsync_tree
 from prg.model.prg_model import PRGModel, PRGModelConfig, build_prg_model
 
-__all__ = ["CheckpointError", "from_pretrained", "save_pretrained", "save_standalone", "state_to_save"]
+__all__ = [
+    "CheckpointError",
+    "from_pretrained",
+    "read_checkpoint_config",
+    "save_pretrained",
+    "save_standalone",
+    "state_to_save",
+]
 
 FORMAT = "prg-model/1"
 CONFIG_NAME = "config.json"
@@ -61,14 +73,48 @@ def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_pretrained(model: PRGModel, directory: str | Path, trainable_only: bool = True) -> Path:
-    """Write ``config.json``, ``model.safetensors`` and ``tokenizer/`` into ``directory`` (created); returns it."""
+@contextlib.contextmanager
+def _published(directory: Path, force: bool = True) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``directory``; on success it is fsynced and renamed to ``directory``.
+
+    Readers therefore see the old checkpoint or the complete new one, after a killed process and after a power
+    cut; a failure leaves ``directory`` as it was. An existing ``directory`` is replaced only with ``force``
+    (it is moved aside, the new one renamed in, then the old one removed).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise FileExistsError(f"{directory} exists and is not a folder")
+    if directory.is_dir() and any(directory.iterdir()) and not force:
+        raise FileExistsError(f"{directory} exists and is not empty (pass force=True / --force to replace it)")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))
+    try:
+        yield staging
+        fsync_tree(staging)
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.replaced-{os.getpid()}")
+            directory.rename(old)
+        staging.rename(directory)
+        fsync_dir(directory.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def save_pretrained(model: PRGModel, directory: str | Path, trainable_only: bool = True, force: bool = True) -> Path:
+    """Write ``config.json`` (with the processor), ``model.safetensors`` and ``tokenizer/`` as ``directory``.
+
+    The folder is written beside ``directory`` and renamed into place (see :func:`_published`); an existing
+    checkpoint there is replaced unless ``force=False``. Returns ``directory``.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = _unshare(state_to_save(model, trainable_only))
-    save_file({k: v.cpu() for k, v in tensors.items()}, str(directory / WEIGHTS_NAME), metadata={"format": FORMAT})
-    model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
-    _write_config(directory, model.config, {"trainable_only": trainable_only})
+    with _published(directory, force) as stage:
+        save_file({k: v.cpu() for k, v in tensors.items()}, str(stage / WEIGHTS_NAME), metadata={"format": FORMAT})
+        model.tokenizer.save_pretrained(str(stage / TOKENIZER_DIR))
+        _write_config(stage, model.config, {"trainable_only": trainable_only})
     return directory
 
 
@@ -82,32 +128,55 @@ def _write_config(directory: Path, config: PRGModelConfig, extra: dict[str, Any]
     (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def save_standalone(model: PRGModel, directory: str | Path) -> Path:
+def save_standalone(model: PRGModel, directory: str | Path, force: bool = False) -> Path:
     """Write a folder that loads with no base weights and no adapter code (``prg merge`` writes these).
 
     Layout: ``language_model/`` (the causal LM in the plain Hugging Face layout: ``AutoModelForCausalLM`` loads
     it on its own), ``tokenizer/``, ``model.safetensors`` (vision tower, projector, F_enc, γ and F_dec) and
     ``config.json`` (preset ``folder``: the architecture of the vision tower, F_enc and F_dec). Merge adapters
-    first (:meth:`PRGModel.merge_adapters`).
+    first (:meth:`PRGModel.merge_adapters`). Published like :func:`save_pretrained`; a non-empty ``directory``
+    is kept unless ``force``.
     """
-    from prg.model.paper import vision_tower_spec
+    from prg.model.towers import vision_tower_spec
 
     if model.has_adapters or model.config.lora is not None:
         raise ValueError("merge the adapters first (PRGModel.merge_adapters): a standalone folder holds no adapters")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    model.vlm.language_model.save_pretrained(str(directory / LM_DIR))
-    model.tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
     tensors = {k: v for k, v in state_to_save(model, trainable_only=False).items() if not k.startswith(LM_PREFIX)}
-    save_file(
-        {k: v.cpu() for k, v in _unshare(tensors).items()}, str(directory / WEIGHTS_NAME), metadata={"format": FORMAT}
-    )
-    config = PRGModelConfig.from_dict(model.config.to_dict())  # a copy
+    config = model.config.copy()
     config.preset = "folder"
     config.base = {"vision": vision_tower_spec(model.vlm.vision_tower)}
     config.sam = None  # F_enc's weights are in model.safetensors
-    _write_config(directory, config, {"standalone": True, "trainable_only": False})
+    with _published(directory, force) as stage:
+        model.vlm.language_model.save_pretrained(str(stage / LM_DIR))
+        model.tokenizer.save_pretrained(str(stage / TOKENIZER_DIR))
+        save_file(
+            {k: v.cpu() for k, v in _unshare(tensors).items()}, str(stage / WEIGHTS_NAME), metadata={"format": FORMAT}
+        )
+        _write_config(stage, config, {"standalone": True, "trainable_only": False})
     return directory
+
+
+def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
+    """``config.json`` of a checkpoint folder, checked; a :class:`CheckpointError` says what is wrong."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is not a PRG model checkpoint: no such folder")
+    config_file = directory / CONFIG_NAME
+    if not config_file.is_file():
+        raise CheckpointError(f"{directory} is not a PRG model checkpoint: {CONFIG_NAME} is missing")
+    try:
+        meta = json.loads(config_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{config_file} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"{directory} is not a PRG model checkpoint (format={found!r})")
+    if not isinstance(meta.get("model"), dict):
+        raise CheckpointError(f"{config_file} has no model config")
+    if not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{directory} is not a complete PRG model checkpoint: {WEIGHTS_NAME} is missing")
+    return meta
 
 
 def from_pretrained(
@@ -121,12 +190,7 @@ def from_pretrained(
     :class:`CheckpointError` names the missing and unexpected keys (and any shape mismatch).
     """
     directory = Path(directory)
-    config_file = directory / CONFIG_NAME
-    if not config_file.is_file():
-        raise CheckpointError(f"{directory} is not a PRG model checkpoint: {CONFIG_NAME} is missing")
-    meta = json.loads(config_file.read_text())
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{directory} is not a PRG model checkpoint (format={meta.get('format')!r})")
+    meta = read_checkpoint_config(directory)
     config = PRGModelConfig.from_dict(meta["model"])
     standalone = bool(meta.get("standalone"))
     if standalone:

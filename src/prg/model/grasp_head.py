@@ -3,7 +3,7 @@
 Data flow (shapes for one batch; ``S`` = encoder input size, ``s = S / patch``, ``D`` = prompt width, 256 in SAM):
 
 ```
-images (any size)  --ImageEncoder.preprocess-->  pixel_values [B x 3 x S x S], metas (scale, padding)
+images (any size)  --PRGProcessor.encoder_pixels-->  pixel_values [B x 3 x S x S], metas (scale, padding)
 pixel_values       --ImageEncoder (frozen)----->  image_embeddings [B x D x s x s]    (computed once per image)
 [POSE] hidden h [N x H] --PoseProjection γ----->  pose embedding [N x D]
 (pose embedding, image_embeddings[image_index]) --GraspDecoder--> maps [N x 4 x S x S]
@@ -18,10 +18,8 @@ Map encodings follow :mod:`prg.grasp.maps` (see docs/grasp_head.md).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,8 +27,7 @@ from transformers import SamMaskDecoderConfig, SamVisionConfig
 from transformers.models.sam.modeling_sam import SamMaskDecoder, SamPositionalEmbedding, SamVisionEncoder
 from transformers.utils.constants import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from prg.grasp.rect import GraspRect
-from prg.model.vlm import to_rgb_array
+from prg.model.processor import ImageMeta, TowerGeometry
 
 __all__ = [
     "GraspDecoder",
@@ -64,53 +61,6 @@ class PoseProjection(nn.Module):
 
 # --------------------------------------------------------------------------------------------------------------
 # F_enc: image preprocessing, geometry back to the original image, and the frozen SAM vision encoder.
-
-
-@dataclass(frozen=True)
-class ImageMeta:
-    """Geometry of one preprocessed image: resized by ``scale`` to ``resized`` (h, w), then padded bottom/right
-    (as SAM does) to ``size x size``. ``original`` is (H, W)."""
-
-    original: tuple[int, int]
-    resized: tuple[int, int]
-    size: int
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        """(sy, sx): model pixels per original pixel along each axis (equal up to rounding)."""
-        return (self.resized[0] / self.original[0], self.resized[1] / self.original[1])
-
-    @property
-    def padding(self) -> tuple[int, int]:
-        """(bottom, right) padding in model pixels."""
-        return (self.size - self.resized[0], self.size - self.resized[1])
-
-    def rect_to_model(self, rect: GraspRect) -> GraspRect:
-        """A rectangle in original-image pixels -> the same rectangle in model (``S x S``) pixels."""
-        sy, sx = self.scale
-        s = math.sqrt(sx * sy)  # aspect is preserved up to rounding, so lengths scale by one factor
-        # Pixel centres (integer coordinates) map as in an align_corners=False resize: u = (x + 0.5) * s - 0.5.
-        return GraspRect(
-            (rect.x + 0.5) * sx - 0.5,
-            (rect.y + 0.5) * sy - 0.5,
-            rect.width * s,
-            rect.height * s,
-            rect.angle,
-            rect.quality,
-        )
-
-    def rect_to_image(self, rect: GraspRect) -> GraspRect:
-        """Inverse of :meth:`rect_to_model`."""
-        sy, sx = self.scale
-        s = math.sqrt(sx * sy)
-        return GraspRect(
-            (rect.x + 0.5) / sx - 0.5,
-            (rect.y + 0.5) / sy - 0.5,
-            rect.width / s,
-            rect.height / s,
-            rect.angle,
-            rect.quality,
-        )
 
 
 def maps_to_image(maps: torch.Tensor, meta: ImageMeta) -> torch.Tensor:
@@ -164,34 +114,12 @@ class ImageEncoder(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             return self.encoder(pixel_values.to(dtype)).last_hidden_state
 
-    def preprocess(
-        self, images: list[np.ndarray], device: torch.device | str | None = None
-    ) -> tuple[torch.Tensor, list[ImageMeta]]:
-        """uint8 images of any size/aspect (grey, RGB or RGBA) -> ``pixel_values [B x 3 x S x S]`` and metas.
-
-        Longest side resized to ``S`` (bilinear, antialiased), normalised with SAM's mean/std, zero-padded
-        bottom/right to a square (zero = the mean colour after normalisation, as SAM pads). The resize runs on
-        ``device`` (default: the CPU; the result is moved to the encoder's device), so on a GPU only the uint8
-        image crosses the bus.
-        """
-        # Written by hand rather than SamImageProcessor: its API differs across transformers 5.x releases, the
-        # fast variant needs torchvision, and we need the exact geometry (ImageMeta) to map grasps back.
-        size = self.image_size
-        work = torch.device(device) if device is not None else torch.device("cpu")
-        batch = torch.zeros(len(images), 3, size, size, device=work)
-        mean = torch.tensor(self.pixel_mean, device=work).view(3, 1, 1)
-        std = torch.tensor(self.pixel_std, device=work).view(3, 1, 1)
-        metas: list[ImageMeta] = []
-        for i, image in enumerate(images):
-            rgb = to_rgb_array(image)
-            h, w = rgb.shape[:2]
-            scale = size / max(h, w)
-            rh, rw = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
-            pixels = torch.from_numpy(np.ascontiguousarray(rgb)).to(work).permute(2, 0, 1).float()[None]
-            resized = F.interpolate(pixels, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
-            batch[i, :, :rh, :rw] = (resized[0].clamp(0, 255) - mean) / std
-            metas.append(ImageMeta(original=(h, w), resized=(rh, rw), size=size))
-        return batch.to(next(self.encoder.parameters()).device), metas
+    @property
+    def geometry(self) -> TowerGeometry:
+        """F_enc's input: ``S x S``, SAM's (ImageNet) statistics, padded with the mean colour as SAM pads."""
+        mean = tuple(m / 255.0 for m in self.pixel_mean)
+        std = tuple(v / 255.0 for v in self.pixel_std)
+        return TowerGeometry(self.image_size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), "mean")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``prg merge``: fold a checkpoint's adapters into its base and write a standalone folder.
+"""Merging adapters for deployment: fold them into the base and report what the probe logits did.
 
 The seed's "merge LoRA weights" step, for both adapter kinds: PEFT LoRA merges exactly; AdaptiveMixture folds
 its experts with their mean gates (an approximation, docs/adaptive_mixture.md). The logits of one probe prompt
@@ -8,19 +8,14 @@ probe calibrates the mean gates (its segments: one document, one instruction).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from prg.model.adaptive_mixture import calibrate, set_segments
-from prg.model.checkpoint import from_pretrained, save_standalone
 from prg.model.prg_model import PRGModel
 
-__all__ = ["MergeReport", "merge_checkpoint", "probe_logits"]
+__all__ = ["MergeReport", "merge_in_place", "probe_logits"]
 
 PROBE_INSTRUCTION = "The breaker is off. Hand me what I need before I touch the busbar."
 PROBE_DOCUMENT = "5.2 Before work on de-energised parts, verify the absence of voltage with a tested detector."
@@ -29,10 +24,8 @@ PROBE_DOCUMENT = "5.2 Before work on de-energised parts, verify the absence of v
 @dataclass
 class MergeReport:
     adapters: str  # "adaptive_mixture" or "lora"
-    out: Path
     max_abs: float  # probe logits, merged vs unmerged
     max_rel: float
-    bytes_written: int
 
 
 @torch.no_grad()
@@ -53,31 +46,20 @@ def probe_logits(model: PRGModel) -> torch.Tensor:
     return out.logits[0].float()
 
 
-def merge_checkpoint(
-    weights: str | Path,
-    out: str | Path,
-    base: dict[str, Any] | None = None,
-    device: str = "cpu",
-    force: bool = False,
-) -> MergeReport:
-    """Load ``weights`` (a PRG checkpoint with adapters) on its base, merge, write a standalone folder at ``out``.
+def merge_in_place(model: PRGModel) -> MergeReport:
+    """Fold ``model``'s adapters into its weights (in place) and measure the probe logits before and after.
 
-    ``base`` overrides where the base weights live (``{"llava": ..., "sam": ...}`` for the paper preset). The
-    folder is written next to ``out`` and renamed into place at the end, so an interrupted merge leaves nothing
-    half-written; an existing non-empty ``out`` is kept unless ``force``.
+    For AdaptiveMixture the probe also calibrates the mean gates (uniform 1/E would ignore routing). No file I/O:
+    ``prg merge`` loads the checkpoint, calls this and writes the result with ``save_standalone``.
     """
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} exists and is not empty (pass --force to replace it)")
-    model = from_pretrained(weights, map_location=device, base=base)
     model.eval()
     if model.has_adapters:
         kind = "adaptive_mixture"
     elif model.config.lora is not None:
         kind = "lora"
     else:
-        raise ValueError(f"{weights} has no adapters to merge (neither AdaptiveMixture nor LoRA)")
-    if kind == "adaptive_mixture":  # the mean gates come from the probe prompt (uniform 1/E would ignore routing)
+        raise ValueError("the model has no adapters to merge (neither AdaptiveMixture nor LoRA)")
+    if kind == "adaptive_mixture":
         with calibrate(model.vlm.language_model):
             before = probe_logits(model)
     else:
@@ -85,21 +67,8 @@ def merge_checkpoint(
     model.merge_adapters()
     after = probe_logits(model)
     diff = (before - after).abs()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        save_standalone(model, staging)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return MergeReport(
         adapters=kind,
-        out=out,
         max_abs=diff.max().item(),
         max_rel=(diff.max() / before.abs().max().clamp_min(1e-12)).item(),
-        bytes_written=size,
     )

@@ -114,7 +114,7 @@ def small(
 
     Offline: local files only. The vision tower and projector are random until trained on PRG-Synth.
     """
-    from prg.model.smollm import load_smollm2  # lazy: only this preset needs the packaged GGUF
+    from prg.model.weights.smollm import load_smollm2  # lazy: only this preset needs the packaged GGUF
 
     language_model, tokenizer = load_smollm2(torch.float32)
     torch.manual_seed(seed)  # vision tower, projector and the two new token embeddings
@@ -138,7 +138,10 @@ def paper(
     runs; ``text_config`` / ``vision_config`` override the LLaVA-7B / CLIP-L/336 sizes, e.g. for tests), with
     PRG's offline test tokenizer standing in for LLaVA's.
     """
-    from prg.model.paper import load_llava, random_llava_parts  # lazy: keeps CLIP/LLaVA imports off other presets
+    from prg.model.weights.llava import (  # lazy: keeps CLIP/LLaVA imports off other presets
+        load_llava,
+        random_llava_parts,
+    )
 
     if random_weights:
         tokenizer = tiny_tokenizer()
@@ -173,7 +176,7 @@ def folder(
     the folder's ``model.safetensors``, loaded by :func:`prg.model.checkpoint.from_pretrained`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from prg.model.paper import vision_tower_from_spec
+    from prg.model.towers import vision_tower_from_spec
 
     if path is None or vision is None:
         raise ValueError("preset 'folder' needs path= (the standalone folder) and vision= (its tower spec)")

@@ -1,8 +1,8 @@
 """The joined PRG model: VLM (+ optional AdaptiveMixture) -> [POSE] hidden states -> γ + F_dec, with frozen F_enc.
 
 ```
-images ──preprocess_images──► pixel_values [B x 3 x s x s] ──► VLM ──► [POSE] hidden [N x H]
-       └─ImageEncoder.preprocess─► sam_pixel_values [B x 3 x S x S] ──► F_enc (frozen) ──► [B x D x S/p x S/p]
+images ──processor.vision_pixels──► pixel_values [B x 3 x s x s] ──► VLM ──► [POSE] hidden [N x H]
+       └─processor.encoder_pixels─► sam_pixel_values [B x 3 x S x S] ──► F_enc (frozen) ──► [B x D x S/p x S/p]
 [POSE] hidden + image embeddings[image index] ──► GraspHead (γ + F_dec) ──► maps [N x 4 x S x S]
 maps ──maps_to_image──► [4 x H_i x W_i] ──decode_maps (= maps_to_rects)──► GraspRects in original pixels
 ```
@@ -13,8 +13,9 @@ parts stay in vlm.py / grasp_head.py; this file only wires them (and never does 
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -37,7 +38,7 @@ from prg.model.grasp_head import GraspHead, ImageEncoder, grasp_decoder_config, 
 from prg.model.losses import grasp_map_loss
 from prg.model.map_decode import decode_maps
 from prg.model.presets import build_preset
-from prg.model.tokenizer import Segment, build_prompt
+from prg.model.processor import PRGProcessor, ProcessorConfig, PromptDocument
 from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "build_prg_model",
     "build_tiny_prg_model",
     "paper_config",
+    "preset_config",
     "small_config",
     "tiny_config",
 ]
@@ -77,6 +79,7 @@ class PRGModelConfig:
     dtype: str = "float32"  # torch dtype name of the whole model ("bfloat16" on GPUs)
     decode: str = "dynamic"  # KV cache of generation: dynamic, static or compiled (vlm.generate)
     compile_encoder: bool = False  # torch.compile F_enc (on a GPU: minutes of compiling, then a faster encoder)
+    processor: dict[str, Any] = field(default_factory=lambda: ProcessorConfig().to_dict())  # prompt + geometry
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -90,9 +93,46 @@ class PRGModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PRGModelConfig:
-        return cls(**data)
+        """From :meth:`to_dict`'s output. A config saved before the processor existed gets the legacy processor
+        (``[doc i]`` labels, bicubic VLM resize): the settings its weights were used with."""
+        d = dict(data)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown model config keys {sorted(unknown)}")
+        if "processor" not in d:
+            d["processor"] = ProcessorConfig.legacy().to_dict()
+        ProcessorConfig.from_dict(d["processor"])  # fail early on a bad processor entry
+        return cls(**copy.deepcopy(d))
+
+    def copy(self) -> PRGModelConfig:
+        return PRGModelConfig.from_dict(self.to_dict())
 
 
+ConfigBuilder = Callable[..., PRGModelConfig]
+MODEL_PRESETS: dict[str, ConfigBuilder] = {}
+"""Whole-model presets by name (``tiny``, ``small``, ``paper``): each gives the :class:`PRGModelConfig` that
+:func:`build_prg_model` turns into a model. The VLM part of each is built by the same-named builder in
+:mod:`prg.model.presets`."""
+
+
+def register_config(name: str) -> Callable[[ConfigBuilder], ConfigBuilder]:
+    def wrap(fn: ConfigBuilder) -> ConfigBuilder:
+        if name in MODEL_PRESETS:
+            raise ValueError(f"model preset {name!r} registered twice")
+        MODEL_PRESETS[name] = fn
+        return fn
+
+    return wrap
+
+
+def preset_config(name: str, **kwargs: Any) -> PRGModelConfig:
+    """The config of the named whole-model preset (``kwargs`` go to its builder, e.g. ``seed``)."""
+    if name not in MODEL_PRESETS:
+        raise KeyError(f"unknown model preset {name!r}; known: {sorted(MODEL_PRESETS)}")
+    return MODEL_PRESETS[name](**kwargs)
+
+
+@register_config("tiny")
 def tiny_config(seed: int = 0) -> PRGModelConfig:
     """The ``tiny`` preset with a 64 px, 2-layer SAM-architecture encoder and a 1-layer, 64-wide decoder."""
     encoder = dict(
@@ -111,6 +151,7 @@ def tiny_config(seed: int = 0) -> PRGModelConfig:
     return PRGModelConfig(preset="tiny", seed=seed, encoder=encoder, decoder=decoder)
 
 
+@register_config("small")
 def small_config(seed: int = 0) -> PRGModelConfig:
     """The ``small`` preset (SmolLM2-135M + 49-token vision tower) with a small SAM-architecture F_enc for CPUs:
     448 px input (PRG-Synth's scene size), 16 px patches, 4 layers of width 256 (2 windowed, 2 global), 128-wide
@@ -135,6 +176,7 @@ SAM_DECODER = dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=8, 
 """SAM's mask-decoder sizes (every SAM variant): F_dec of the ``paper`` preset."""
 
 
+@register_config("paper")
 def paper_config(
     llava: str | None = None,
     sam: str | None = None,
@@ -146,7 +188,7 @@ def paper_config(
     """The seed's model: LLaVA-1.5-7B (local HF folder ``llava``) + SAM ViT-H (``sam``: ``sam_vit_h_4b8939.pth``
     or an HF SAM folder) + γ + SAM-initialised grasp decoder. ``random_weights=True``: same architecture, random
     weights, no files (GPU speed runs). ``base`` passes on to the preset (e.g. ``text_config`` in tests)."""
-    from prg.model.sam_weights import SAM_VIT_H
+    from prg.model.weights.sam import SAM_VIT_H
 
     if not random_weights:
         missing = [name for name, value in (("llava", llava), ("sam", sam)) if value is None]
@@ -200,6 +242,19 @@ class PRGModel(nn.Module):
         self.tokenizer = tokenizer  # a reference, not a module: saved by checkpoint.save_pretrained
         self.config = config
         self._compiled_encoder: Any = None
+
+    @property
+    def processor(self) -> PRGProcessor:
+        """Images, prompts, batches and grasp targets exactly as this model was (or will be) trained with."""
+        return PRGProcessor(
+            self.tokenizer,
+            ProcessorConfig.from_dict(self.config.processor),
+            self.vlm.geometry,
+            self.image_encoder.geometry,
+            self.vlm.num_image_tokens,
+            max_prompt_length=self.config.max_prompt_length,
+            width_scale=self.config.width_scale,
+        )
 
     @property
     def map_size(self) -> int:
@@ -289,33 +344,20 @@ class PRGModel(nn.Module):
         return {"loss": loss, **terms, "components": components}
 
     def encode_prompts(
-        self, instructions: Sequence[str], documents: Sequence[Sequence[str]] | None = None
+        self,
+        instructions: Sequence[str],
+        documents: Sequence[Sequence[str | PromptDocument]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Build and LEFT-pad prompts -> ``input_ids``, ``attention_mask``, ``segment_ids``, each ``[B x T]``."""
-        docs: Sequence[Sequence[str]] = documents if documents is not None else [[] for _ in instructions]
-        if len(docs) != len(instructions):
-            raise ValueError(f"{len(docs)} document lists for {len(instructions)} instructions")
-        built = [
-            build_prompt(self.tokenizer, ins, d, self.vlm.num_image_tokens, max_length=self.config.max_prompt_length)
-            for ins, d in zip(instructions, docs, strict=True)
-        ]
-        t = max(len(ids) for ids, _ in built)
-        b = len(built)
-        input_ids = torch.full((b, t), self.vlm.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(b, t, dtype=torch.long)
-        segments = torch.full((b, t), int(Segment.INSTRUCTION), dtype=torch.long)  # pads: any valid id
-        for i, (ids, seg) in enumerate(built):
-            input_ids[i, t - len(ids) :] = torch.tensor(ids)
-            mask[i, t - len(ids) :] = 1
-            segments[i, t - len(ids) :] = torch.tensor(seg)
-        return input_ids, mask, segments
+        """Build and LEFT-pad prompts with the processor -> ``input_ids``, ``attention_mask``, ``segment_ids``."""
+        batch = self.processor.encode_prompts(instructions, documents, side="left")
+        return batch["input_ids"], batch["attention_mask"], batch["segment_ids"]
 
     @torch.no_grad()
     def predict(
         self,
         images: Sequence[np.ndarray],
         instructions: Sequence[str],
-        documents: Sequence[Sequence[str]] | None = None,
+        documents: Sequence[Sequence[str | PromptDocument]] | None = None,
         max_new_tokens: int | None = None,
         k: int = 3,
         logits_processor: LogitsProcessor | None = None,
@@ -323,6 +365,8 @@ class PRGModel(nn.Module):
     ) -> list[Prediction]:
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
         per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards).
+        Documents are :class:`PromptDocument` (labelled by their citation, so answers can cite them) or bare
+        strings (labelled by position).
 
         ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder``,
         ``grasp_head``, ``decode_maps``); the device is synchronised between stages, which costs a little.
@@ -349,7 +393,7 @@ class PRGModel(nn.Module):
         self,
         images: Sequence[np.ndarray],
         instructions: Sequence[str],
-        documents: Sequence[Sequence[str]] | None,
+        documents: Sequence[Sequence[str | PromptDocument]] | None,
         max_new_tokens: int | None,
         k: int,
         logits_processor: LogitsProcessor | None,
@@ -357,8 +401,10 @@ class PRGModel(nn.Module):
     ) -> list[Prediction]:
         device = next(self.parameters()).device
         clock = _StageClock(timings, device)
-        input_ids, mask, segments = (x.to(device) for x in self.encode_prompts(instructions, documents))
-        pixel_values = self.vlm.preprocess(list(images), device=device)
+        processor = self.processor
+        batch = processor.encode_prompts(instructions, documents, side="left")
+        input_ids, mask, segments = (batch[n].to(device) for n in ("input_ids", "attention_mask", "segment_ids"))
+        pixel_values = processor.vision_pixels(list(images), device=device)
         clock.stage("prompt")
         lm = self.vlm.language_model
         adapters = self.has_adapters
@@ -383,8 +429,8 @@ class PRGModel(nn.Module):
         if sum(counts):
             # F_enc runs only once a [POSE] exists. Starting it earlier (on a side stream next to the LM, or queued
             # before it) was measured no faster on an H100: both are compute-bound (benchmarks/README.md).
-            sam_pixels, metas = self.image_encoder.preprocess(list(images), device=device)
-            embeddings = self._encoder()(sam_pixels)  # once per image, shared by its poses
+            sam_pixels, metas = processor.encoder_pixels(list(images), device=device)
+            embeddings = self._encoder()(sam_pixels.to(device))  # once per image, shared by its poses
             clock.stage("encoder")
             hidden = torch.cat([h for h in gen.pose_hidden if h.shape[0]])
             image_index = torch.repeat_interleave(
@@ -433,19 +479,22 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
     """Build the VLM from ``config.preset`` and F_enc + head from their configs, all seeded by ``config.seed``.
 
     Deterministic for a given config (the caller's RNG state is left untouched), so a checkpoint that stores
-    only trainable tensors can rebuild the frozen rest from the config alone. With ``config.sam`` set, F_enc's
-    architecture and weights come from that SAM checkpoint (``config.encoder`` is updated to match) and F_dec
-    starts from SAM's mask decoder. Modules are built directly on ``device`` in ``config.dtype``.
+    only trainable tensors can rebuild the frozen rest from the config alone. ``config`` is not changed: the
+    model holds a copy. File reads: the preset's local weights (``config.base``: LLaVA folder, the packaged
+    SmolLM2 GGUF) and, with ``config.sam`` set, that SAM checkpoint, whose architecture then replaces
+    ``config.encoder`` in the model's copy and whose mask decoder initialises F_dec. Modules are built directly
+    on ``device`` in ``config.dtype``.
     """
-    from prg.model.paper import default_dtype
+    from prg.model.towers import default_dtype
 
+    config = config.copy()
     dtype = config.torch_dtype
     with torch.random.fork_rng(devices=[]):
         vlm, tokenizer = build_preset(config.preset, seed=config.seed, dtype=dtype, device=device, **config.base)
         torch.manual_seed(config.seed + 1)
         sam = None
         if config.sam is not None:
-            from prg.model.sam_weights import load_sam
+            from prg.model.weights.sam import load_sam
 
             sam = load_sam(config.sam)
             config.encoder = dict(sam.vision_config)
@@ -462,7 +511,7 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
                 projection_hidden=config.projection_hidden,
             )
         if sam is not None:
-            from prg.model.sam_weights import init_decoder_from_sam
+            from prg.model.weights.sam import init_decoder_from_sam
 
             result = encoder.encoder.load_state_dict(sam.encoder, strict=False)
             if result.missing_keys or result.unexpected_keys:

@@ -17,14 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from transformers import PreTrainedModel
 
-from prg.model.tokenizer import IGNORE_INDEX
+from prg.model.processor import TowerGeometry
+from prg.tokens import IGNORE_INDEX
 
 DECODE_MODES = ("dynamic", "static", "compiled")
 
@@ -79,59 +77,6 @@ class TinyVisionTower(nn.Module):
         return self.norm(self.blocks(x))
 
 
-def preprocess_images(
-    images: Sequence[Image.Image | np.ndarray],
-    size: int,
-    mean: Sequence[float] = (0.5, 0.5, 0.5),
-    std: Sequence[float] = (0.5, 0.5, 0.5),
-    pad: str = "black",
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
-    """Resize (keeping aspect) and pad images to ``size x size``; returns ``pixel_values [B x 3 x size x size]``.
-
-    Accepts PIL images or ``uint8`` arrays (H x W, H x W x 3, H x W x 4): see :func:`to_rgb_array`. The image is
-    anchored at the top-left and padded right/bottom, so a pixel ``(x, y)`` of the original maps to
-    ``(x * s, y * s)`` with ``s = size / max(w, h)``: grasp rectangles scale back with one number.
-    ``pad="black"`` pads with black, ``pad="mean"`` with the mean colour (LLaVA-1.5's square padding). The resize
-    (bicubic, antialiased) runs on ``device`` (default CPU), so on a GPU only uint8 pixels cross the bus;
-    training and inference share this one function, so they see the same pixels.
-    """
-    if pad not in ("black", "mean"):
-        raise ValueError(f"pad must be 'black' or 'mean', got {pad!r}")
-    work = torch.device(device) if device is not None else torch.device("cpu")
-    m = torch.tensor(mean, device=work).view(3, 1, 1)
-    sd = torch.tensor(std, device=work).view(3, 1, 1)
-    out = torch.zeros(len(images), 3, size, size, device=work) + (m if pad == "mean" else 0.0)
-    for i, img in enumerate(images):
-        rgb = to_rgb_array(img)
-        h, w = rgb.shape[:2]
-        scale = size / max(w, h)
-        nw, nh = max(1, min(size, round(w * scale))), max(1, min(size, round(h * scale)))
-        pixels = torch.from_numpy(rgb).to(work).permute(2, 0, 1)[None].float() / 255.0
-        resized = F.interpolate(pixels, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
-        out[i, :, :nh, :nw] = resized[0].clamp(0.0, 1.0)
-    return (out - m) / sd
-
-
-def to_rgb_array(img: Image.Image | np.ndarray) -> np.ndarray:
-    """PIL image or uint8 array (grey, RGB, RGBA) -> contiguous ``[H x W x 3]`` uint8.
-
-    Grey is replicated; an alpha channel is dropped (a camera frame's alpha carries no appearance). The VLM's
-    and F_enc's preprocessing both use this, so the two towers see the same pixels.
-    """
-    arr = np.asarray(img.convert("RGB") if isinstance(img, Image.Image) and img.mode not in ("L", "RGB") else img)
-    if arr.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {arr.dtype}")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4) or min(arr.shape[:2]) < 1:
-        raise ValueError(f"expected an [H x W], [H x W x 1|3|4] image, got shape {arr.shape}")
-    if arr.shape[2] == 1:
-        arr = np.repeat(arr, 3, axis=2)
-    arr = arr[:, :, :3]
-    return np.ascontiguousarray(arr)
-
-
 class VLMOutput(NamedTuple):
     loss: torch.Tensor | None  # scalar, when labels were given
     logits: torch.Tensor  # [B x T x V]
@@ -183,11 +128,11 @@ class PRGVisionLanguageModel(nn.Module):
         self._compiled_step: Callable[..., Any] | None = None
         self._static_caches: dict[tuple[int, int, str], Any] = {}  # see generate(decode="static")
 
-    def preprocess(
-        self, images: Sequence[Image.Image | np.ndarray], device: torch.device | str | None = None
-    ) -> torch.Tensor:
-        """Images of any size/mode -> ``pixel_values [B x 3 x S x S]`` with this tower's statistics and padding."""
-        return preprocess_images(images, self.image_size, self.image_mean, self.image_std, self.image_pad, device)
+    @property
+    def geometry(self) -> TowerGeometry:
+        """Input side, pixel statistics and padding of the vision tower (the processor fits images to it)."""
+        mean, std = self.image_mean, self.image_std
+        return TowerGeometry(self.image_size, (mean[0], mean[1], mean[2]), (std[0], std[1], std[2]), self.image_pad)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``[B x 3 x S x S]`` -> projected features ``[B x n_img x H]``."""
