@@ -60,7 +60,9 @@ def test_raster_agrees_with_mujoco(seed: int) -> None:
     for o in [*spec.objects, *spec.clutter]:
         a, b = ras.instances == o.instance_id, mj.instances == o.instance_id
         iou = (a & b).sum() / (a | b).sum()
-        assert iou > 0.9, f"{o.type_key}: IoU {iou:.3f}"
+        # benchmarks/README.md states this bound; measured here: >= 0.980 (a 51-pixel nut, one pixel off), and
+        # >= 0.989 over 658 catalogue objects at 448 px (benchmarks/bench_render_agreement.py)
+        assert iou >= 0.98, f"{o.type_key}: IoU {iou:.3f}"
         # Silhouette pixels differ by centimetres (the edge of a polygonised cylinder falls on either side of
         # a pixel centre); compare the interior, where MuJoCo's tessellation leaves a few mm at most.
         inner = binary_erosion(a & b)
