@@ -1,0 +1,486 @@
+"""The main job, as one call: request -> retrieval -> processor -> model -> cited answer, grasps, 6-DoF poses.
+
+```
+image (+ depth, intrinsics) + instruction
+  -> Retriever.search (hybrid; image-aware when the index has a scene tagger)   top-k chunks, deduplicated
+  -> PromptDocument per chunk, labelled by its citation ("EP-SAF-004 §4.2")   the processor builds the prompt
+  -> PRGModel.predict                                                           answer text, grasps per [POSE]
+  -> citations in the answer resolved back to the retrieved chunks            (a cited id not retrieved: flagged)
+  -> top grasp of each [POSE] lifted to a 6-DoF pose when depth + intrinsics are given
+  -> PRGResult (pydantic: typed, JSON as it stands)
+```
+
+The CLI (``prg predict``, ``prg demo``), evaluation, the server and the benchmarks all call
+:meth:`PRGPipeline.__call__` / :meth:`PRGPipeline.batch`; nothing else joins these parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from prg.grasp.pose import CameraIntrinsics, rect_to_pose
+from prg.grasp.rect import GraspRect
+from prg.tokens import POSE_TOKEN
+
+__all__ = [
+    "CitationOut",
+    "GraspOut",
+    "PRGInputError",
+    "PRGPipeline",
+    "PRGRequest",
+    "PRGResult",
+    "PipelineConfig",
+    "PoseOut",
+    "citation_label",
+    "read_depth",
+    "read_image",
+    "read_intrinsics",
+    "resolve_citations",
+]
+
+
+class PRGInputError(ValueError):
+    """A request the pipeline cannot answer (bad image, depth, intrinsics or instruction); the message says why."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The result
+
+
+class GraspOut(BaseModel):
+    """A grasp rectangle in original-image pixels: centre, opening (``width``), jaw size, angle (rad), score."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    angle: float
+    score: float
+
+    @classmethod
+    def from_rect(cls, r: GraspRect) -> GraspOut:
+        return cls(x=r.x, y=r.y, width=r.width, height=r.height, angle=r.angle, score=r.quality)
+
+    def to_rect(self) -> GraspRect:
+        return GraspRect(self.x, self.y, self.width, self.height, self.angle, self.score)
+
+
+class PoseOut(BaseModel):
+    """A top-down 6-DoF gripper pose in the camera frame: ROS ``geometry_msgs/PoseStamped`` fields (``header``,
+    ``pose.position``, ``pose.orientation``) plus the opening (``width``) and jaw size in metres and the score."""
+
+    header: dict[str, Any]
+    pose: dict[str, dict[str, float]]
+    width: float  # gripper opening, metres
+    jaw_m: float
+    quality: float
+
+
+class CitationOut(BaseModel):
+    """A retrieved chunk as an answer cites it. ``id`` is the label the prompt showed (``EP-SAF-004 §4.2``)."""
+
+    id: str
+    doc_id: str
+    clause: str | None = None
+    page: int | None = None
+    title: str = ""
+    text: str
+    rank: int
+    score: float
+    cited: bool = False
+
+
+class PRGResult(BaseModel):
+    """Everything one request produced. ``grasps`` and ``poses`` have one entry per ``[POSE]`` in the answer, in
+    order (``poses`` only when depth and intrinsics were given; None where the depth had no reading)."""
+
+    instruction: str
+    answer: str
+    citations: list[CitationOut] = Field(default_factory=list)  # retrieved chunks the answer cites
+    unresolved_citations: list[str] = Field(default_factory=list)  # cited ids no retrieved chunk carries
+    retrieved: list[CitationOut] = Field(default_factory=list)  # what the prompt held, best first
+    seen_tools: list[str] = Field(default_factory=list)  # tools the scene tagger named (image-aware retrieval)
+    grasps: list[list[GraspOut]] = Field(default_factory=list)
+    poses: list[PoseOut | None] = Field(default_factory=list)
+    image_size: tuple[int, int]  # (width, height)
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+    @property
+    def pose_count(self) -> int:
+        return len(self.grasps)
+
+    def top_grasps(self) -> list[GraspRect | None]:
+        return [g[0].to_rect() if g else None for g in self.grasps]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Requests and their checks
+
+
+@dataclass
+class PRGRequest:
+    """One request: ``image`` ``[H x W x 3|4]`` uint8 (or grey, or PIL), ``depth`` ``[H x W]`` metres (NaN/0 =
+    no reading), ``intrinsics`` (fx, fy, cx, cy in pixels; a mapping, a 3x3 matrix or ``CameraIntrinsics``)."""
+
+    image: Any
+    instruction: str
+    depth: np.ndarray | None = None
+    intrinsics: Any = None
+
+    def checked(self) -> tuple[np.ndarray, str, np.ndarray | None, CameraIntrinsics | None]:
+        """The request's parts, validated and normalised; :class:`PRGInputError` names the first problem."""
+        from prg.model.processor import to_rgb_array
+
+        if self.image is None:
+            raise PRGInputError("no image given")
+        try:
+            rgb = to_rgb_array(self.image)
+        except ValueError as e:
+            raise PRGInputError(f"image: {e}") from None
+        if rgb.shape[0] < 2 or rgb.shape[1] < 2:
+            raise PRGInputError(f"image is empty or degenerate ({rgb.shape[1]} x {rgb.shape[0]} pixels)")
+        instruction = (self.instruction or "").strip()
+        if not instruction:
+            raise PRGInputError("the instruction is empty")
+        depth = None
+        if self.depth is not None:
+            depth = np.asarray(self.depth, dtype=np.float32)
+            if depth.ndim == 3 and depth.shape[2] == 1:
+                depth = depth[..., 0]
+            if depth.shape != rgb.shape[:2]:
+                raise PRGInputError(
+                    f"depth is {_size(depth.shape)} but the image is {_size(rgb.shape)}: they must be aligned"
+                )
+            depth = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+        intr = None
+        if self.intrinsics is not None:
+            try:
+                intr = _coerce_intrinsics(self.intrinsics)
+            except (ValueError, TypeError, KeyError) as e:
+                raise PRGInputError(f"intrinsics: {e}") from None
+        return rgb, instruction, depth, intr
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]} x {shape[0]}" if len(shape) >= 2 else str(shape)
+
+
+def _coerce_intrinsics(obj: Any) -> CameraIntrinsics:
+    if isinstance(obj, Mapping):
+        if "K" in obj or "k" in obj:
+            return CameraIntrinsics.from_matrix(obj.get("K", obj.get("k")))
+        missing = [k for k in ("fx", "fy", "cx", "cy") if k not in obj]
+        if missing:
+            raise KeyError(f"missing {missing} (give fx, fy, cx, cy in pixels, or K as a 3x3 matrix)")
+        vals = [float(obj[k]) for k in ("fx", "fy", "cx", "cy")]
+        return CameraIntrinsics(*vals)
+    return CameraIntrinsics.coerce(obj)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file -> ``[H x W x 3]`` uint8 RGB; :class:`PRGInputError` when missing or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise PRGInputError(f"{p}: no such image file")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            if im.width < 1 or im.height < 1:
+                raise PRGInputError(f"{p}: empty image")
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise PRGInputError(f"{p}: unreadable image ({e})") from None
+
+
+def read_depth(path: str | Path, depth_scale: float = 0.001) -> np.ndarray:
+    """A depth file -> ``[H x W]`` float32 metres, NaN = no reading. ``.npy`` / ``.tif`` hold metres; a 16-bit
+    PNG holds units of ``depth_scale`` metres (PRG-Synth and most RGB-D cameras: millimetres)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PRGInputError(f"{p}: no such depth file")
+    try:
+        if p.suffix.lower() == ".npy":
+            d = np.load(p, allow_pickle=False).astype(np.float32)  # never unpickle data from outside
+        elif p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            d = np.asarray(tifffile.imread(p), dtype=np.float32)
+        else:
+            with Image.open(p) as im:
+                raw = np.asarray(im)
+            d = raw.astype(np.float32) * (depth_scale if raw.dtype.kind in "ui" else 1.0)
+    except (OSError, ValueError) as e:
+        raise PRGInputError(f"{p}: unreadable depth ({e})") from None
+    if d.ndim == 3:
+        d = d[..., 0]
+    if d.ndim != 2:
+        raise PRGInputError(f"{p}: depth must be a 2-D image, got shape {d.shape}")
+    return np.where(np.isfinite(d) & (d > 0), d, np.nan).astype(np.float32)
+
+
+def read_intrinsics(text_or_path: str | Path) -> CameraIntrinsics:
+    """Intrinsics from a JSON file or a JSON string: ``{"fx":..,"fy":..,"cx":..,"cy":..}`` or ``{"K": 3x3}``."""
+    s = str(text_or_path)
+    try:
+        p = Path(s)
+        raw = p.read_text() if p.is_file() else s
+    except OSError:
+        raw = s
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError:
+        raise PRGInputError(f"intrinsics: {s[:80]!r} is neither a JSON file nor a JSON object") from None
+    try:
+        return _coerce_intrinsics(obj)
+    except (ValueError, TypeError, KeyError) as e:
+        raise PRGInputError(f"intrinsics: {e}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Citations
+
+
+def citation_label(chunk: Any) -> str:
+    """How the prompt labels a chunk and an answer cites it: ``DOC-ID §clause`` (``DOC-ID`` without a clause).
+    The page is left out so a Markdown and a PDF copy of one clause share one label."""
+    return f"{chunk.doc_id} §{chunk.clause}" if chunk.clause else str(chunk.doc_id)
+
+
+# A document id as PRG-Synth and most regulation libraries write it (EP-SAF-004, ISO-45001, NFPA-70E), optionally
+# followed by a clause (§4.2.1): the pattern that finds cited ids no retrieved chunk carries.
+_CITED = re.compile(r"\b([A-Z][A-Z0-9]*(?:[-_][A-Z0-9]+)+)(?:\s*§\s*(\d+(?:\.\d+)*))?")
+_DOC_N = re.compile(r"\[doc (\d+)\]")
+
+
+def resolve_citations(answer: str, retrieved: Sequence[CitationOut]) -> tuple[list[CitationOut], list[str]]:
+    """The retrieved chunks an answer cites (by label, in retrieval order) and the cited ids none carries.
+
+    A chunk counts as cited when its label appears in the answer (``EP-SAF-004 §4.2``), when its document is cited
+    without a clause and it is that document's best chunk, or by position (``[doc 2]``, legacy prompts).
+    """
+    cited: list[CitationOut] = []
+    found_ids: set[int] = set()
+    for i, c in enumerate(retrieved):
+        if c.id in answer:
+            cited.append(c)
+            found_ids.add(i)
+    for m in _DOC_N.finditer(answer):
+        i = int(m.group(1)) - 1
+        if 0 <= i < len(retrieved) and i not in found_ids:
+            cited.append(retrieved[i])
+            found_ids.add(i)
+    unresolved: list[str] = []
+    known = {(c.doc_id, c.clause) for c in retrieved}
+    docs = {c.doc_id for c in retrieved}
+    for m in _CITED.finditer(answer):
+        doc, clause = m.group(1), m.group(2)
+        if clause is not None:
+            if (doc, clause) not in known:
+                unresolved.append(f"{doc} §{clause}")
+        elif doc not in docs:
+            unresolved.append(doc)
+        elif not any(c.doc_id == doc for c in cited):  # a bare document id: its best retrieved chunk
+            i = next(i for i, c in enumerate(retrieved) if c.doc_id == doc)
+            cited.append(retrieved[i])
+            found_ids.add(i)
+    cited.sort(key=lambda c: c.rank)
+    return [c.model_copy(update={"cited": True}) for c in cited], list(dict.fromkeys(unresolved))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The pipeline
+
+
+@dataclass
+class PipelineConfig:
+    """Defaults of one pipeline; each call may override ``k_docs`` / ``k_grasps``."""
+
+    k_docs: int = 5  # retrieved chunks shown to the model
+    k_grasps: int = 3  # rectangles kept per [POSE], best first
+    image_aware: bool = True  # use the index's scene tagger when it has one
+    max_new_tokens: int | None = None  # None: the model config's
+    depth_offset: float = 0.0  # metres below the surface where the jaws close (rect_to_pose)
+    frame_id: str = "camera_color_optical_frame"
+
+
+@dataclass
+class PRGPipeline:
+    """A model, optionally a retriever, and the settings that join them. Build with :meth:`from_pretrained`."""
+
+    model: Any  # prg.model.prg_model.PRGModel (typed loosely: importing torch here would slow the CLI's start)
+    retriever: Any = None  # prg.retrieval.retriever.Retriever, or None: answer without documents
+    config: PipelineConfig = field(default_factory=PipelineConfig)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        checkpoint: str | Path,
+        index: str | Path | Any = None,
+        device: str = "cpu",
+        base: Mapping[str, Any] | None = None,
+        **settings: Any,
+    ) -> PRGPipeline:
+        """Load a PRG checkpoint (``prg.model.checkpoint``) and open ``index`` (a path, or a ``Retriever``)."""
+        from prg.model.checkpoint import from_pretrained
+
+        model = from_pretrained(checkpoint, map_location=device, base=base).eval()
+        retriever = index
+        if isinstance(index, (str, Path)):
+            from prg.retrieval.retriever import Retriever
+
+            retriever = Retriever.open(index)
+        return cls(model, retriever, PipelineConfig(**settings))
+
+    def close(self) -> None:
+        if self.retriever is not None:
+            self.retriever.close()
+
+    def __call__(
+        self,
+        image: Any,
+        instruction: str,
+        depth: np.ndarray | None = None,
+        intrinsics: Any = None,
+        k_docs: int | None = None,
+        k_grasps: int | None = None,
+        logits_processor: Any = None,
+    ) -> PRGResult:
+        """Answer one request (see :class:`PRGRequest` for the inputs)."""
+        req = PRGRequest(image, instruction, depth, intrinsics)
+        return self.batch([req], k_docs=k_docs, k_grasps=k_grasps, logits_processor=logits_processor)[0]
+
+    def batch(
+        self,
+        requests: Sequence[PRGRequest],
+        k_docs: int | None = None,
+        k_grasps: int | None = None,
+        logits_processor: Any = None,
+    ) -> list[PRGResult]:
+        """Answer several requests with one batched generation; results in input order.
+
+        Every request is checked before any work starts, so one bad request fails the call with its index.
+        ``logits_processor`` (``(ids, scores) -> scores``) constrains decoding, e.g. to force an answer in tests.
+        """
+        checked = []
+        for i, req in enumerate(requests):
+            try:
+                checked.append(req.checked())
+            except PRGInputError as e:
+                raise PRGInputError(f"request {i + 1}: {e}" if len(requests) > 1 else str(e)) from None
+        if not checked:
+            return []
+        kd = self.config.k_docs if k_docs is None else k_docs
+        kg = self.config.k_grasps if k_grasps is None else k_grasps
+        start = time.perf_counter()
+        retrieved: list[list[CitationOut]] = []
+        seen: list[list[str]] = []
+        t0 = time.perf_counter()
+        for rgb, instruction, depth, _ in checked:
+            r, s = self._retrieve(instruction, rgb, depth, kd)
+            retrieved.append(r)
+            seen.append(s)
+        t_retrieval = time.perf_counter() - t0
+
+        from prg.model.processor import PromptDocument
+
+        documents = [[PromptDocument(c.id, c.text) for c in docs] for docs in retrieved]
+        timings: dict[str, float] = {}
+        preds = self.model.predict(
+            [c[0] for c in checked],
+            [c[1] for c in checked],
+            documents,
+            max_new_tokens=self.config.max_new_tokens,
+            k=kg,
+            logits_processor=logits_processor,
+            timings=timings,
+        )
+        results = []
+        n = len(checked)
+        for (rgb, instruction, depth, intr), pred, docs, tools in zip(checked, preds, retrieved, seen, strict=True):
+            t0 = time.perf_counter()
+            cited, unresolved = resolve_citations(pred.answer_text, docs)
+            ids = {c.id for c in cited}
+            grasps = [[GraspOut.from_rect(r) for r in rects] for rects in pred.grasps]
+            poses: list[PoseOut | None] = []
+            if depth is not None and intr is not None:
+                poses = [self._pose(g[0].to_rect() if g else None, depth, intr) for g in grasps]
+            stage = {f"model_{k}": 1000 * v / n for k, v in timings.items()}  # batch stages, shared equally
+            stage["retrieval"] = 1000 * t_retrieval / n
+            stage["citations_poses"] = 1000 * (time.perf_counter() - t0)
+            stage["total"] = 1000 * (time.perf_counter() - start) / n
+            results.append(
+                PRGResult(
+                    instruction=instruction,
+                    answer=pred.answer_text,
+                    citations=cited,
+                    unresolved_citations=unresolved,
+                    retrieved=[c.model_copy(update={"cited": c.id in ids}) for c in docs],
+                    seen_tools=tools,
+                    grasps=grasps,
+                    poses=poses,
+                    image_size=(int(rgb.shape[1]), int(rgb.shape[0])),
+                    timings_ms={k: round(v, 3) for k, v in stage.items()},
+                )
+            )
+        return results
+
+    def _retrieve(
+        self, instruction: str, rgb: np.ndarray, depth: np.ndarray | None, k: int
+    ) -> tuple[list[CitationOut], list[str]]:
+        if self.retriever is None or k <= 0:
+            return [], []
+        use_image = self.config.image_aware and getattr(self.retriever, "tagger", None) is not None
+        res = self.retriever.search(
+            instruction, k=k, image=rgb if use_image else None, depth=depth if use_image else None
+        )
+        out: list[CitationOut] = []
+        labels: set[str] = set()
+        for h in res.hits:
+            c = h.chunk
+            label = citation_label(c)
+            if label in labels:  # a clause stated in two copies of one document (Markdown and PDF)
+                continue
+            labels.add(label)
+            out.append(
+                CitationOut(
+                    id=label,
+                    doc_id=c.doc_id,
+                    clause=c.clause,
+                    page=c.page,
+                    title=c.title,
+                    text=c.text,
+                    rank=len(out) + 1,
+                    score=float(h.score),
+                )
+            )
+        return out, list(res.seen)
+
+    def _pose(self, rect: GraspRect | None, depth: np.ndarray, intr: CameraIntrinsics) -> PoseOut | None:
+        if rect is None:
+            return None
+        h, w = depth.shape
+        if not (-0.5 <= rect.x < w - 0.5 and -0.5 <= rect.y < h - 0.5) or not np.isfinite(depth).any():
+            return None
+        p = rect_to_pose(rect, depth, intr, depth_offset=self.config.depth_offset)
+        if not all(math.isfinite(v) for v in p.position):
+            return None
+        ros = p.to_ros_dict(frame_id=self.config.frame_id)
+        return PoseOut(
+            header=ros["header"], pose=ros["pose"], width=p.opening_m, jaw_m=p.jaw_m, quality=float(p.quality)
+        )
+
+
+def count_poses(answer: str) -> int:
+    """``[POSE]`` tokens in an answer."""
+    return answer.count(POSE_TOKEN)
