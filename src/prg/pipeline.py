@@ -43,6 +43,8 @@ __all__ = [
     "PipelineConfig",
     "PoseOut",
     "citation_label",
+    "default_checkpoint",
+    "index_for_docs",
     "read_depth",
     "read_image",
     "read_intrinsics",
@@ -484,3 +486,54 @@ class PRGPipeline:
 def count_poses(answer: str) -> int:
     """``[POSE]`` tokens in an answer."""
     return answer.count(POSE_TOKEN)
+
+
+SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "prg-small"
+"""Where the trained small checkpoint ships inside the package (issue P6 trains and commits it)."""
+
+
+def default_checkpoint() -> Path:
+    """The shipped checkpoint, or a :class:`FileNotFoundError` naming what to pass instead."""
+    if (SHIPPED_CHECKPOINT / "config.json").is_file():
+        return SHIPPED_CHECKPOINT
+    raise FileNotFoundError(
+        "no trained PRG checkpoint ships with this version yet (training is issue P6): pass --checkpoint DIR, "
+        "a folder written by prg.model.checkpoint.save_pretrained (any preset; the tests use the tiny one)"
+    )
+
+
+def _fingerprint(folder: Path) -> list[list[Any]]:
+    return sorted(
+        [str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+
+
+def index_for_docs(folder: str | Path, embedder: str = "minilm", cache_dir: str | Path | None = None) -> Path:
+    """An index of every document under ``folder``, built once and cached (``$PRG_CACHE_DIR`` or
+    ``~/.cache/prg``); rebuilt (synchronised) when a file under ``folder`` changed. Returns the index folder."""
+    import hashlib
+    import os
+
+    from prg.fsutil import atomic_write_text
+    from prg.retrieval.build import build_index
+
+    src = Path(folder).resolve()
+    if not src.is_dir():
+        raise PRGInputError(f"{folder}: no such documents folder")
+    root = Path(cache_dir or os.environ.get("PRG_CACHE_DIR") or Path.home() / ".cache" / "prg")
+    key = hashlib.sha1(f"{src}\x1f{embedder}".encode()).hexdigest()[:16]
+    out = root / "indexes" / key
+    stamp = out / "prg-docs-fingerprint.json"
+    fingerprint = _fingerprint(src)
+    if not fingerprint:
+        raise PRGInputError(f"{folder}: the documents folder is empty")
+    if (out / "CURRENT").exists() and stamp.is_file() and json.loads(stamp.read_text()) == fingerprint:
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = build_index([src], out, embedder=embedder)
+    if report.documents == 0:
+        raise PRGInputError(f"{folder}: no document could be indexed (Markdown, text, PDF or images)")
+    atomic_write_text(stamp, json.dumps(fingerprint))
+    return out

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from prg.grasp.rect import GraspRect
 
-__all__ = ["PALETTE", "caption", "contact_sheet", "draw_grasps", "draw_masks", "record_overlay"]
+__all__ = ["PALETTE", "caption", "contact_sheet", "draw_grasps", "draw_masks", "record_overlay", "result_overlay"]
 
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -91,6 +91,32 @@ def caption(image: Image.Image, lines: Sequence[str], width_chars: int | None = 
     out.paste(image.convert("RGB"), (0, 0))
     out.paste(band, (0, image.height))
     return out
+
+
+def result_overlay(image: Image.Image | np.ndarray, result: object, show_text: bool = True) -> Image.Image:
+    """A pipeline result drawn on its image: each ``[POSE]``'s grasps in its own colour (best thickest), then a
+    caption with the instruction, the answer and the cited clauses (``result``: a ``prg.pipeline.PRGResult``)."""
+    from prg.pipeline import PRGResult
+
+    assert isinstance(result, PRGResult)
+    img = Image.fromarray(image) if isinstance(image, np.ndarray) else image.convert("RGB")
+    for i, grasps in enumerate(result.grasps):
+        colour = PALETTE[i % len(PALETTE)]
+        rects = [g.to_rect() for g in grasps]
+        if rects[1:]:
+            img = draw_grasps(img, rects[1:], colour=colour, jaw_colour=colour, line_width=1)
+        if rects:
+            img = draw_grasps(img, rects[:1], colour=colour, line_width=3)
+    if not show_text:
+        return img
+    lines = [f"Instruction: {result.instruction}", f"Answer: {result.answer}"]
+    for c in result.citations:
+        lines.append(f"Cited {c.id}: {c.text[:300]}")
+    if result.unresolved_citations:
+        lines.append("Cited but not retrieved: " + ", ".join(result.unresolved_citations))
+    if not result.grasps:
+        lines.append("No grasp: the answer has no [POSE].")
+    return caption(img, lines)
 
 
 def record_overlay(root: str | Path, record: object, show_text: bool = True) -> Image.Image:

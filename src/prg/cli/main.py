@@ -15,6 +15,7 @@ from prg.cli import demo as demo_cmd
 from prg.cli import eval as eval_cmd
 from prg.cli import index as index_cmd
 from prg.cli import model as model_cmd
+from prg.cli import predict as predict_cmd
 
 app = typer.Typer(
     name="prg",
@@ -28,6 +29,7 @@ app.add_typer(index_cmd.app, name="index")
 app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
 app.command("merge")(model_cmd.merge)
+app.command("predict")(predict_cmd.predict)
 
 err_console = Console(stderr=True, soft_wrap=True)
 
