@@ -22,6 +22,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert len(result["records"]) == 4
     for row in result["records"]:
         assert row["retrieved"] and all("§" in c for c in row["retrieved"])
+        assert bool(row.get("grasps")) == bool(row["targets"])  # every target's annotated grasp decodes
         for g in row.get("grasps", []):
             assert g["decoded_matches_annotation"]  # the map decoder recovers the annotated grasp
             assert 0.3 < g["pose"]["pose"]["position"]["z"] < 1.0  # metres from the camera
@@ -31,3 +32,26 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     before = (out / "dataset" / "records.jsonl").stat().st_mtime
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False).returncode == 0
     assert (out / "dataset" / "records.jsonl").stat().st_mtime == before
+
+
+@pytest.mark.integration
+def test_demo_with_a_checkpoint_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    from prg.model.checkpoint import save_pretrained
+    from prg.model.prg_model import build_tiny_prg_model
+
+    model = build_tiny_prg_model()
+    model.config.max_new_tokens = 4
+    save_pretrained(model, tmp_path / "ckpt")
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "prg.cli.main", "demo", "--out", str(out), "--n", "2", "--embedder", "hashing",
+           "--checkpoint", str(tmp_path / "ckpt")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads((out / "result.json").read_text())["records"]
+    assert len(rows) == 2 and "model:" in proc.stdout
+    for row in rows:
+        pred = row["prediction"]
+        assert pred["instruction"] == row["instruction"] and pred["image_size"] == [448, 448]
+        assert [c["id"] for c in pred["retrieved"]] == row["retrieved"]
+        with Image.open(out / f"{row['id']}.png") as im:
+            assert im.width == 448 and im.height > 448

@@ -1,12 +1,14 @@
-"""The main job on the embedded default, as far as the system goes today.
+"""The main job on the embedded default, through the pipeline (:class:`prg.pipeline.PRGPipeline`).
 
 1. PRG-Synth makes a few workspace scenes with implicit professional instructions, and the regulation corpus.
-2. The corpus is indexed (MiniLM + BM25 on the embedded LanceDB engine) and each instruction retrieves its rule.
-3. For each scene: the retrieved clause is quoted, the target tool's grasp is drawn, encoded to grasp maps and
-   decoded back (the decoder the model will use), scored with the rectangle metric and lifted to a 6-DoF pose.
+2. The corpus is indexed (MiniLM + BM25 on the embedded LanceDB engine) and each instruction retrieves its rule
+   through the pipeline's retrieval step, exactly as a full request would.
+3. With a checkpoint (``checkpoint=``), the whole pipeline answers each scene: the picture shows the model's grasps
+   and its cited answer, and ``result.json`` holds each ``PRGResult``. Without one (no trained checkpoint ships
+   yet: issue P6), the picture shows the target tool's annotated grasps, encoded to grasp maps and decoded back
+   (the decoder the model uses), scored with the rectangle metric and lifted to a 6-DoF pose.
 
-The grasp drawn today is the dataset's annotation: the vision-language model that predicts it from the image (the
-``[POSE]`` token) is the next stage. Every figure printed is computed here; nothing is canned.
+Every figure printed is computed here; nothing is canned.
 """
 
 from __future__ import annotations
@@ -35,19 +37,26 @@ class DemoResult:
 
 
 def run_demo(
-    out_dir: str | Path = "outputs/demo", n: int = 8, embedder: str = "minilm", seed: int = 0, progress: bool = True
+    out_dir: str | Path = "outputs/demo",
+    n: int = 8,
+    embedder: str = "minilm",
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> DemoResult:
     """Run the demo into ``out_dir``; the dataset and index are reused when they are already there."""
     from prg.data.dataset import iter_records, load_depth
     from prg.data.synth.generate import SynthConfig, generate
     from prg.data.validate import validate_dataset
+    from prg.fsutil import atomic_write_text
     from prg.grasp.maps import maps_to_rects, rects_to_maps
     from prg.grasp.metrics import grasp_success
     from prg.grasp.pose import rect_to_pose
+    from prg.pipeline import PRGPipeline
     from prg.retrieval.build import build_index
     from prg.retrieval.retriever import Retriever
     from prg.retrieval.rules import clause_groups, clause_key
-    from prg.viz import caption, draw_grasps
+    from prg.viz import caption, draw_grasps, result_overlay
 
     out = Path(out_dir)
     ds, idx = out / "dataset", out / "index"
@@ -61,33 +70,47 @@ def run_demo(
 
     # a rule is stated in several documents: any clause stating the record's rule is a correct retrieval
     groups = clause_groups(ds)
-    retriever = Retriever.open(idx)
+    if checkpoint is not None:
+        pipe = PRGPipeline.from_pretrained(checkpoint, index=idx, k_docs=5)
+    else:  # retrieval only: the pipeline's own retrieval step, no model
+        pipe = PRGPipeline(model=None, retriever=Retriever.open(idx))
     rows: list[dict[str, Any]] = []
     pictures: list[Path] = []
     try:
         for rec in iter_records(ds):
-            res = retriever.search(rec.instruction, k=5)
-            top = res.hits[0].chunk if res.hits else None
+            with Image.open(ds / rec.image) as im:
+                img = im.convert("RGB")
+            depth = load_depth(ds, rec)
+            hits, _ = pipe.retrieve(rec.instruction, np.asarray(img), depth, k=5)
+            top = hits[0] if hits else None
             gold = {_rule_of(groups, clause_key(d.doc_id, d.clause)) for d in rec.documents}
-            ranked = [_rule_of(groups, clause_key(h.chunk.doc_id, h.chunk.clause)) for h in res.hits]
+            ranked = [_rule_of(groups, clause_key(h.doc_id, h.clause)) for h in hits]
             row: dict[str, Any] = {
                 "id": rec.id,
                 "split": rec.split,
                 "instruction": rec.instruction,
-                "retrieved": [h.chunk.citation() for h in res.hits],
+                "retrieved": [h.id for h in hits],
                 "gold": sorted(gold),
                 "gold_in_top5": bool(gold & set(ranked[:5])),  # the record's rule, from any document
                 "answer": rec.answer,
                 "targets": [o.name for o in rec.target_objects()],
             }
-            with Image.open(ds / rec.image) as im:
-                img = im.convert("RGB")
+            if pipe.model is not None:
+                result = pipe(
+                    np.asarray(img), rec.instruction, depth, rec.intrinsics.model_dump() if rec.intrinsics else None
+                )
+                row["prediction"] = result.model_dump(mode="json")
+                pic = out / f"{rec.id}.png"
+                lines = [f"[{rec.industry} / {rec.split}] {rec.id}", f"Reference answer: {rec.answer}"]
+                caption(result_overlay(img, result), lines).save(pic)
+                pictures.append(pic)
+                rows.append(row)
+                continue
             h, w = img.height, img.width
             for obj in rec.target_objects():
                 gts = [g.to_rect() for g in obj.grasps]
                 decoded = maps_to_rects(rects_to_maps(gts, (h, w), width_scale=w / 3), k=1, width_scale=w / 3)
                 img = draw_grasps(img, gts[:3], colour=(255, 0, 0))
-                depth = load_depth(ds, rec)
                 if decoded and depth is not None and rec.intrinsics is not None:
                     pose = rect_to_pose(decoded[0], depth, rec.intrinsics)
                     row.setdefault("grasps", []).append(
@@ -97,7 +120,7 @@ def run_demo(
                             "pose": pose.to_ros_dict(),
                         }
                     )
-            quote = f"{top.citation()}: {top.text}" if top is not None else "(nothing retrieved)"
+            quote = f"{top.id}: {top.text}" if top is not None else "(nothing retrieved)"
             lines = [
                 f"[{rec.industry} / {rec.split}] {rec.id}",
                 f"Instruction: {rec.instruction}",
@@ -110,9 +133,9 @@ def run_demo(
             pictures.append(pic)
             rows.append(row)
     finally:
-        retriever.close()
+        pipe.close()
     result_path = out / "result.json"
-    result_path.write_text(json.dumps({"records": rows}, indent=2, ensure_ascii=False))
+    atomic_write_text(result_path, json.dumps({"records": rows}, indent=2, ensure_ascii=False))
     return DemoResult(out, rows, pictures, result_path)
 
 

@@ -320,7 +320,7 @@ class PipelineConfig:
 class PRGPipeline:
     """A model, optionally a retriever, and the settings that join them. Build with :meth:`from_pretrained`."""
 
-    model: Any  # prg.model.prg_model.PRGModel (typed loosely: importing torch here would slow the CLI's start)
+    model: Any  # prg.model.prg_model.PRGModel, or None for retrieval only (typed loosely: no torch import here)
     retriever: Any = None  # prg.retrieval.retriever.Retriever, or None: answer without documents
     config: PipelineConfig = field(default_factory=PipelineConfig)
 
@@ -374,6 +374,8 @@ class PRGPipeline:
         Every request is checked before any work starts, so one bad request fails the call with its index.
         ``logits_processor`` (``(ids, scores) -> scores``) constrains decoding, e.g. to force an answer in tests.
         """
+        if self.model is None:
+            raise ValueError("this pipeline has no model (retrieval only): load one with PRGPipeline.from_pretrained")
         checked = []
         for i, req in enumerate(requests):
             try:
@@ -389,7 +391,7 @@ class PRGPipeline:
         seen: list[list[str]] = []
         t0 = time.perf_counter()
         for rgb, instruction, depth, _ in checked:
-            r, s = self._retrieve(instruction, rgb, depth, kd)
+            r, s = self.retrieve(instruction, rgb, depth, kd)
             retrieved.append(r)
             seen.append(s)
         t_retrieval = time.perf_counter() - t0
@@ -437,12 +439,15 @@ class PRGPipeline:
             )
         return results
 
-    def _retrieve(
-        self, instruction: str, rgb: np.ndarray, depth: np.ndarray | None, k: int
+    def retrieve(
+        self, instruction: str, rgb: np.ndarray | None = None, depth: np.ndarray | None = None, k: int | None = None
     ) -> tuple[list[CitationOut], list[str]]:
+        """The retrieval step alone: the top ``k`` chunks (one per citation label) the prompt would hold, and the
+        tools the scene tagger saw. Image-aware when the index has a tagger and ``rgb`` is given."""
+        k = self.config.k_docs if k is None else k
         if self.retriever is None or k <= 0:
             return [], []
-        use_image = self.config.image_aware and getattr(self.retriever, "tagger", None) is not None
+        use_image = rgb is not None and self.config.image_aware and getattr(self.retriever, "tagger", None) is not None
         res = self.retriever.search(
             instruction, k=k, image=rgb if use_image else None, depth=depth if use_image else None
         )
