@@ -7,8 +7,12 @@ Layout (see ``docs/data_format.md``)::
       records.jsonl     one PRGRecord per line
       images/ depth/ masks/ documents/   files the records point to (relative paths)
 
-Writes are crash-safe: records go to ``records.jsonl.partial`` and are renamed into place, then
-``dataset.json`` is written, both atomically. An interrupted writer leaves a folder that ``validate`` rejects.
+Writes survive a killed process and a power cut (``prg.fsutil``): records go to ``records.jsonl.partial``; on
+``close()`` that file, every file handed out by :meth:`DatasetWriter.path` and every directory of the folder are
+fsynced, the records file is renamed into place (directory fsynced), and only then is ``dataset.json`` written
+atomically. Overwriting removes the old ``dataset.json`` (durably) before anything else changes. An interrupted
+writer therefore leaves a folder that ``validate`` rejects, never a mix of an old and a new dataset. Files that
+other code writes into the folder (e.g. PRG-Synth's worker processes) are that code's to fsync.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ import numpy as np
 from PIL import Image
 
 from prg.data.schema import DatasetInfo, MaskRef, PRGRecord
+from prg.fsutil import atomic_write_text, fsync_dir, fsync_file
 
 __all__ = [
     "INFO_FILE",
     "RECORDS_FILE",
     "DatasetError",
     "DatasetWriter",
-    "atomic_write_text",
     "copy_into",
     "iter_records",
     "load_depth",
@@ -37,6 +41,7 @@ __all__ = [
     "load_mask",
     "read_dataset",
     "read_info",
+    "remove_dataset",
     "save_depth_png",
     "write_dataset",
 ]
@@ -48,16 +53,6 @@ _PARTIAL = ".partial"
 
 class DatasetError(Exception):
     """A dataset folder is missing, incomplete or malformed; the message says where."""
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + _PARTIAL)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class DatasetWriter:
@@ -73,12 +68,15 @@ class DatasetWriter:
         if (self.root / INFO_FILE).exists() or (self.root / RECORDS_FILE).exists():
             if not overwrite:
                 raise DatasetError(f"{self.root} already holds a dataset; pass overwrite=True to replace it")
-            # Removing dataset.json first makes the folder invalid before anything else changes.
+            # Removing dataset.json first makes the folder invalid before anything else changes; the directory
+            # fsync makes that removal reach the disk before any old file is overwritten in place.
             (self.root / INFO_FILE).unlink(missing_ok=True)
+            fsync_dir(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / (RECORDS_FILE + _PARTIAL)
         self._f = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
         self._ids: set[str] = set()
+        self._files: dict[Path, None] = {}  # files handed out by path(), fsynced on close (ordered, unique)
         self.count = 0
 
     def add(self, record: PRGRecord) -> None:
@@ -89,18 +87,27 @@ class DatasetWriter:
         self.count += 1
 
     def path(self, *parts: str) -> Path:
-        """Absolute path for a file inside the dataset (parent folders are created)."""
+        """Absolute path for a file inside the dataset (parent folders are created); fsynced on ``close()``."""
         p = self.root.joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)
+        self._files[p] = None
         return p
 
     def close(self) -> None:
+        """Make the folder a valid dataset: everything durable first, ``dataset.json`` last."""
         if self._f.closed:
             return
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
+        for p in self._files:
+            if p.is_file():  # a path asked for but never written is not part of the dataset
+                fsync_file(p)
+        # Every directory, so the entries of new media files (whoever wrote them) are on disk too.
+        for dirpath, _dirs, _files in os.walk(self.root, topdown=False):
+            fsync_dir(dirpath)
         os.replace(self._tmp, self.root / RECORDS_FILE)
+        fsync_dir(self.root)
         atomic_write_text(self.root / INFO_FILE, self.info.model_dump_json(indent=2) + "\n")
 
     def abort(self) -> None:
@@ -129,6 +136,15 @@ def write_dataset(root: str | Path, info: DatasetInfo, records: Iterable[PRGReco
         return w.count
 
 
+def remove_dataset(root: str | Path) -> None:
+    """Delete a dataset folder so that a crash (or power cut) part-way leaves an invalid folder, never a mix:
+    ``dataset.json`` is removed and that removal made durable before anything else is deleted."""
+    root = Path(root)
+    (root / INFO_FILE).unlink(missing_ok=True)
+    fsync_dir(root)
+    shutil.rmtree(root)
+
+
 def read_info(root: str | Path) -> DatasetInfo:
     root = Path(root)
     p = root / INFO_FILE
@@ -144,9 +160,12 @@ def read_info(root: str | Path) -> DatasetInfo:
 
 def iter_records(root: str | Path) -> Iterator[PRGRecord]:
     """Yield records, raising :class:`DatasetError` (with file and line) on the first bad one."""
-    p = Path(root) / RECORDS_FILE
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    p = root / RECORDS_FILE
     if not p.is_file():
-        raise DatasetError(f"{p}: missing")
+        raise DatasetError(f"{p}: missing (an incomplete or interrupted dataset, or not a PRG dataset folder)")
     with open(p, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -225,9 +244,7 @@ def load_mask(root: str | Path, mask: MaskRef) -> np.ndarray:
     return m != 0 if mask.value is None else m == mask.value
 
 
-def copy_into(writer_root: Path, src: Path, rel: str) -> str:
-    """Copy ``src`` into the dataset at ``rel`` (creating folders); returns ``rel`` for the record."""
-    dst = writer_root / rel
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
+def copy_into(writer: DatasetWriter, src: Path, rel: str) -> str:
+    """Copy ``src`` into the writer's dataset at ``rel`` (fsynced on close); returns ``rel`` for the record."""
+    shutil.copyfile(src, writer.path(rel))
     return rel

@@ -330,7 +330,7 @@ def convert(
             for w in result.warnings:
                 report.warn(w)
             for rel, path in result.files.items():
-                copy_into(writer.root, path, rel)
+                copy_into(writer, path, rel)
             for r in result.records:
                 writer.add(r)
                 seen[r.id] = str(item)

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from prg.data.dataset import INFO_FILE, DatasetWriter, atomic_write_text, save_depth_png
-from prg.data.schema import INDUSTRIES, DatasetInfo, DocRef, Grasp, Intrinsics, MaskRef, ObjectAnnotation, PRGRecord
+from prg.data.dataset import INFO_FILE, DatasetWriter, remove_dataset
+from prg.data.schema import INDUSTRIES, DatasetInfo, DocRef, Intrinsics, PRGRecord
+from prg.fsutil import atomic_write_text, fsync_dir, fsync_tree
 
 __all__ = ["SynthConfig", "SynthReport", "generate", "industry_prefix", "make_record"]
 
@@ -40,7 +40,6 @@ GENERATOR_VERSION = 1
 _PROGRESS_DIR = ".synth"
 _PROGRESS = "progress.jsonl"
 _CONFIG = "config.json"
-_MAX_ATTEMPTS = 20
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _PREFIX = {"electric_power": "ep", "chemical": "ch", "mechanical": "me", "home_appliance": "ha"}
 
@@ -149,12 +148,11 @@ def _citations(seed: int) -> dict[str, list[tuple[str, str]]]:
 
 def make_record(index: int, cfg: SynthConfig, out: Path) -> PRGRecord:
     """Generate record ``index``: sample, render and annotate its scene, write its files under ``out``."""
+    from prg.data.synth.annotate import object_annotations, render_graspable, write_scene_files
     from prg.data.synth.catalogue import CATALOGUE, types_for_industry
-    from prg.data.synth.grasps import object_grasps
-    from prg.data.synth.mjcf import scene_to_mjcf
     from prg.data.synth.qa import make_qa
-    from prg.data.synth.render import render_scene
-    from prg.data.synth.scene import sample_scene, scene_to_json
+    from prg.data.synth.scene import sample_scene
+    from prg.data.synth.types import SceneSpec
 
     industry, rule, absent = _plan(index, cfg)
     rid = f"{industry_prefix(industry)}-{index:06d}"
@@ -168,43 +166,19 @@ def make_record(index: int, cfg: SynthConfig, out: Path) -> PRGRecord:
     pool = [t.key for t in types_for_industry(industry) if t.key not in rule.required]
     clutter = [k for k in CATALOGUE if k.startswith("clutter_")]
 
-    # A required tool must be graspable in the picture (a neighbour can block every grasp): re-sample the scene
-    # from the next seed until it is. The seeds stay a function of (seed, index, attempt): still deterministic.
-    for attempt in range(_MAX_ATTEMPTS):
+    def sample(attempt: int) -> SceneSpec:
+        # The seeds stay a function of (seed, index, attempt): a re-sampled scene is still deterministic.
         rng = np.random.default_rng([cfg.seed, index, attempt])
         n_obj = int(rng.integers(max(cfg.min_objects, len(required)), cfg.max_objects + 1))
-        spec = sample_scene(rng, CATALOGUE, required, n_obj, pool, clutter, image_size=cfg.size, seed=cfg.seed + index)
-        res = render_scene(spec, CATALOGUE, backend=cfg.backend)
-        max_open_px = cfg.max_opening_m * res.intrinsics[0] / spec.camera_height
-        grasps = {p.instance_id: object_grasps(p, CATALOGUE[p.type_key], spec, res.instances, max_open_px)
-                  for p in spec.objects}  # fmt: skip
-        if all(grasps[p.instance_id] for p in spec.objects if p.type_key in required):
-            break
-    else:
-        raise RuntimeError(f"record {rid}: no scene in {_MAX_ATTEMPTS} attempts gives every required tool a grasp")
+        return sample_scene(rng, CATALOGUE, required, n_obj, pool, clutter, image_size=cfg.size, seed=cfg.seed + index)
 
-    Image.fromarray(res.rgb).save(out / "images" / f"{rid}.png", compress_level=1)
-    save_depth_png(out / "depth" / f"{rid}.png", res.depth)
-    Image.fromarray(res.instances.astype(np.uint8)).save(out / "masks" / f"{rid}.png", compress_level=1)
-    (out / "scenes" / f"{rid}.json").write_text(scene_to_json(spec))
-    (out / "scenes" / f"{rid}.xml").write_text(scene_to_mjcf(spec, CATALOGUE))
-
-    objects: list[ObjectAnnotation] = []
+    # A required tool must be graspable in the picture (a neighbour can block every grasp).
+    spec, res, grasps = render_graspable(sample, required, cfg.max_opening_m, cfg.backend, what=f"record {rid}")
+    write_scene_files(out, rid, spec, res)
+    objects = object_annotations(spec, grasps, rid)
     first_instance: dict[str, str] = {}
-    for placed in spec.objects:
-        t = CATALOGUE[placed.type_key]
-        oid = str(placed.instance_id)
-        first_instance.setdefault(placed.type_key, oid)
-        objects.append(
-            ObjectAnnotation(
-                id=oid,
-                name=t.name,
-                category=t.key,
-                mask=MaskRef(path=f"masks/{rid}.png", value=placed.instance_id),
-                grasps=[Grasp.from_rect(r) for r in grasps[placed.instance_id]],
-                attributes={"industry": t.industry, "lookalikes": list(t.lookalikes)},
-            )
-        )
+    for obj in objects:
+        first_instance.setdefault(obj.category, obj.id)
     scene_keys = [p.type_key for p in spec.objects]
     qa = make_qa(rule, scene_keys, _citations(cfg.seed), text_rng)
     fx_, fy_, cx_, cy_ = res.intrinsics
@@ -246,9 +220,11 @@ def _prepare(out: Path, cfg: SynthConfig, overwrite: bool) -> dict[int, str]:
     """Create/resume the output folder; returns records already made (index -> JSON line)."""
     prog_dir = out / _PROGRESS_DIR
     cfg_json = json.dumps(cfg.to_json(), sort_keys=True)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file, not a folder; choose a folder for the dataset")
     if (out / INFO_FILE).exists() or prog_dir.exists():
         if overwrite:  # only a folder holding a dataset or a generation in progress is ever deleted
-            shutil.rmtree(out)
+            remove_dataset(out)
         elif (out / INFO_FILE).exists():
             raise FileExistsError(f"{out} already holds a finished dataset; pass --overwrite to replace it")
         else:
@@ -313,8 +289,10 @@ def generate(
         tmp_docs = out / _PROGRESS_DIR / "documents"
         shutil.rmtree(tmp_docs, ignore_errors=True)
         write_corpus(docs, tmp_docs)
+        fsync_tree(tmp_docs)
         shutil.rmtree(out / "documents", ignore_errors=True)
         os.replace(tmp_docs, out / "documents")  # the corpus appears whole or not at all
+        fsync_dir(out)
     todo = [i for i in range(cfg.n) if i not in done]
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     prog_path = out / _PROGRESS_DIR / _PROGRESS
