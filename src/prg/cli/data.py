@@ -49,6 +49,12 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Report every problem with file and line; exit status 1 when there is any error."""
+    from prg.data.readers import known_formats
+
+    if fmt not in ("prg", *known_formats()):
+        err.print(f"[red]error:[/red] unknown --format {escape(repr(fmt))}; choose from: "
+                  f"{', '.join(('prg', *known_formats()))}", highlight=False)  # fmt: skip
+        raise typer.Exit(2)
     if fmt != "prg":
         _validate_source(root, fmt, as_json)
         return
@@ -106,9 +112,10 @@ def show(
     no_text: bool = typer.Option(False, "--no-text", help="Leave out the instruction/answer caption."),
 ) -> None:
     """Draw one record's masks and grasps (targets in colour, others grey) with its instruction and answer."""
-    from prg.data.dataset import iter_records
+    from prg.data.dataset import iter_records, read_info
     from prg.viz import record_overlay
 
+    read_info(root)  # "not a folder" / "dataset.json missing" say more than a missing records file
     rec = None
     for r in iter_records(root):
         if record_id is None or r.id == record_id:
@@ -171,10 +178,15 @@ def sheet(
     """A contact sheet of the first N records' overlays (grasps on targets, instruction and answer)."""
     from itertools import islice
 
-    from prg.data.dataset import iter_records
+    from prg.data.dataset import iter_records, read_info
     from prg.viz import contact_sheet, record_overlay
 
+    read_info(root)  # "not a folder" / "dataset.json missing" say more than a missing records file
     images = [record_overlay(root, r) for r in islice(iter_records(root), n)]
+    if not images:
+        err.print(f"[red]error:[/red] {escape(str(root))} holds no records")
+        raise typer.Exit(1)
     out.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(images, cols=cols, cell=cell).save(out)
     console.print(f"wrote {escape(str(out))} ({len(images)} records)", highlight=False)
+
