@@ -190,3 +190,45 @@ def sheet(
     contact_sheet(images, cols=cols, cell=cell).save(out)
     console.print(f"wrote {escape(str(out))} ({len(images)} records)", highlight=False)
 
+
+@app.command()
+def compose(
+    objects: str = typer.Option(
+        None, "--objects", help='Tools on the table, comma-separated names or aliases: "voltage detector,pH meter".'
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Output dataset folder (one record)."),
+    seed: int = typer.Option(0, "--seed", help="Layout, lighting and wording seed: the same seed, the same bytes."),
+    size: int = typer.Option(448, "--size", help="Image side in pixels (64-2048)."),
+    corpus_seed: int = typer.Option(0, "--corpus-seed", help="Seed of the corpus the answer cites (synth --seed)."),
+    backend: str = typer.Option("auto", "--backend", help="Renderer: auto, raster or mujoco."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing dataset in OUT."),
+    list_tools: bool = typer.Option(False, "--list", help="Print the catalogue's tool names and aliases, then stop."),
+) -> None:
+    """One PRG-Synth scene with exactly these tools: image, depth, masks, grasps, MJCF, instruction and answer."""
+    from prg.data.dataset import DatasetError
+    from prg.data.synth.compose import ComposeError, compose_scene
+
+    if list_tools:
+        from prg.data.schema import INDUSTRIES
+        from prg.data.synth.catalogue import types_for_industry
+
+        for ind in INDUSTRIES:
+            console.print(f"{ind}:", highlight=False)
+            for t in types_for_industry(ind):
+                aliases = f" ({', '.join(t.aliases)})" if t.aliases else ""
+                console.print(f"  {escape(t.name)}{escape(aliases)}", highlight=False)
+        return
+    if objects is None or out is None:
+        err.print("[red]error:[/red] --objects and --out are required (--list shows the tools)", highlight=False)
+        raise typer.Exit(2)
+    try:
+        rec = compose_scene(objects, seed, size, out=out, overwrite=overwrite, corpus_seed=corpus_seed,
+                            backend=backend)  # fmt: skip
+    except (ComposeError, DatasetError) as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
+        raise typer.Exit(1) from None
+    target = ", ".join(rec.object(t).name for t in rec.targets)
+    rule = rec.meta.get("rule") or "none"
+    console.print(f"wrote {escape(str(out))} ({rec.id}, {len(rec.objects)} object(s), rule {rule}, target: {target})",
+                  highlight=False)  # fmt: skip
+    console.print(f"instruction: {escape(rec.instruction)}", highlight=False)

@@ -27,6 +27,7 @@ from shapely.ops import unary_union
 from prg.data.synth.types import ObjectType, Part, PlacedObject, SceneSpec
 
 __all__ = [
+    "MAX_OBJECTS",
     "SceneSamplingError",
     "camera_intrinsics",
     "footprint",
@@ -50,6 +51,7 @@ _TABLE_COLOURS = (
 _FALLBACK_RGB = (128, 128, 128)
 _MAX_FILL = 0.22  # largest fraction of the visible table the objects' footprints may cover
 _LAYOUT_RESTARTS = 4
+MAX_OBJECTS = 8  # objects per scene, clutter not counted (more rarely fit: the table widens to 0.9 m at most)
 
 
 class SceneSamplingError(RuntimeError):
@@ -203,11 +205,11 @@ def sample_scene(
     table. Deterministic for a given ``rng`` state. ``seed`` is stored in the spec (it seeds render noise).
 
     Raises:
-        ValueError: unknown keys or ``n_objects`` outside 3..8 / below ``len(required)``.
+        ValueError: unknown keys or ``n_objects`` outside 1..8 / below ``len(required)``.
         SceneSamplingError: an object found no free place in ``max_tries`` tries.
     """
-    if not 3 <= n_objects <= 8:
-        raise ValueError(f"n_objects must be in 3..8, got {n_objects}")
+    if not 1 <= n_objects <= MAX_OBJECTS:
+        raise ValueError(f"n_objects must be in 1..{MAX_OBJECTS}, got {n_objects}")
     if len(required) > n_objects:
         raise ValueError(f"{len(required)} required objects do not fit in n_objects={n_objects}")
     unknown = [k for k in (*required, *clutter_pool) if k not in types]
