@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from prg.data.schema import INDUSTRIES
@@ -33,6 +36,19 @@ def test_counts_per_industry() -> None:
         assert len(types_for_industry(ind)) >= 12, ind
     assert len(types_for_industry("general")) >= 3
     assert all(t.key.startswith("clutter_") for t in types_for_industry("general"))
+
+
+def test_counts_stated_in_the_docs_match_the_catalogue() -> None:
+    # docs/prg_synth_corpus.md states "<N> tools (<lo>-<hi> per industry) + <C> `clutter_*` types"; the text is
+    # checked here so it cannot drift from the catalogue again
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "prg_synth_corpus.md").read_text(encoding="utf-8")
+    m = re.search(r"(\d+) tools \((\d+)-(\d+) per industry\) \+ (\d+) `clutter_\*` types", doc)
+    assert m, "docs/prg_synth_corpus.md no longer states the catalogue counts in the expected words"
+    total, lo, hi, clutter = map(int, m.groups())
+    per_industry = [len(types_for_industry(ind)) for ind in INDUSTRIES]
+    assert (total, lo, hi) == (sum(per_industry), min(per_industry), max(per_industry)), per_industry
+    assert clutter == len(types_for_industry("general"))
+    assert sum(per_industry) + clutter == len(CATALOGUE)
 
 
 @pytest.mark.parametrize(("a", "b"), REQUIRED_PAIRS)
