@@ -17,6 +17,7 @@ import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import binary_erosion
@@ -83,7 +84,7 @@ def main() -> None:
     import_mujoco()
     rows = [r for seed in range(args.scenes) for r in compare_scene(seed, args.size)]
     large = [r for r in rows if int(r["pixels"]) >= args.min_pixels]
-    result = {
+    result: dict[str, Any] = {
         "meta": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
