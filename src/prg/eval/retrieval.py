@@ -13,6 +13,7 @@ per industry and overall (``prg.retrieval.metrics``), at one of two levels:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +22,22 @@ from typing import Any
 
 import numpy as np
 
-from prg.data.dataset import iter_records, load_depth, load_image
+from prg.data.dataset import RECORDS_FILE, iter_records, load_depth, load_image
 from prg.data.schema import PRGRecord
 from prg.retrieval.metrics import evaluate_grouped, evaluate_runs
 from prg.retrieval.retriever import Retriever
 from prg.retrieval.rules import clause_groups, clause_key
+from prg.retrieval.types import Hit
 
-__all__ = ["RetrievalEval", "clause_groups", "clause_key", "evaluate_retrieval"]
+__all__ = [
+    "Query",
+    "RetrievalEval",
+    "clause_groups",
+    "clause_key",
+    "evaluate_queries",
+    "evaluate_retrieval",
+    "load_queries",
+]
 
 
 @dataclass
@@ -72,6 +82,10 @@ def evaluate_retrieval(
     """
     from tqdm import tqdm
 
+    if not Path(dataset).is_dir():
+        raise FileNotFoundError(f"dataset folder {dataset} does not exist")
+    if not (Path(dataset) / RECORDS_FILE).is_file():
+        raise FileNotFoundError(f"{dataset} is not a PRG dataset (no {RECORDS_FILE})")
     if mode not in ("text", "image", "oracle-seen"):
         raise ValueError(f"unknown mode {mode!r}: choose text, image or oracle-seen")
     if level not in ("rule", "clause"):
@@ -104,7 +118,7 @@ def evaluate_retrieval(
             rec.instruction, k=3 * kmax, industry=rec.industry if industry_filter else None, **kwargs
         )
         lat.append(1000 * (time.perf_counter() - t0))
-        ranked = list(dict.fromkeys(_g(group, clause_key(h.chunk.doc_id, h.chunk.clause)) for h in res.hits))[:kmax]
+        ranked = _ranked(res.hits, group, kmax)
         runs[rec.id], qrels[rec.id] = ranked, gold
         by_split[rec.id], by_ind[rec.id] = rec.split, rec.industry
         if len(examples) < 5:
@@ -139,3 +153,55 @@ def _select(records: Iterable[PRGRecord], splits: Sequence[str] | None, limit: i
 
 def _g(group: dict[str, str], key: str) -> str:
     return group.get(key, key)
+
+
+def _ranked(hits: Sequence[Hit], group: dict[str, str], kmax: int) -> list[str]:
+    """The first ``kmax`` distinct clauses (or rules) of a ranking, best first."""
+    return list(dict.fromkeys(_g(group, clause_key(h.chunk.doc_id, h.chunk.clause)) for h in hits))[:kmax]
+
+
+@dataclass
+class Query:
+    """An instruction and its gold clauses, outside a PRG dataset (a hand-written query set)."""
+
+    id: str
+    text: str
+    gold: list[tuple[str, str | None]]  # (doc_id, clause)
+    split: str = ""
+
+
+def load_queries(path: str | Path) -> list[Query]:
+    """Queries from JSONL: ``{"id", "text", "split", "gold": [{"doc_id", "clause"}]}`` per line."""
+    out: list[Query] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                d = json.loads(line)
+                gold = [(g["doc_id"], g.get("clause")) for g in d["gold"]]
+                out.append(Query(str(d["id"]), d["text"], gold, d.get("split", "")))
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: not a query ({type(e).__name__}: {e})") from e
+    return out
+
+
+def evaluate_queries(
+    queries: Sequence[Query],
+    retriever: Retriever,
+    ks: Sequence[int] = (1, 5, 10),
+    groups: dict[str, str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Score ``retriever`` on ``queries`` at clause level (rule level with a ``groups`` map, as
+    :func:`clause_groups` makes): ``{"all": metrics, <split>: metrics, ...}``, metrics as ``evaluate_runs``."""
+    group = groups or {}
+    kmax = max(ks)
+    runs: dict[str, list[str]] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    split: dict[str, str] = {}
+    for q in queries:
+        res = retriever.search(q.text, k=3 * kmax)  # over-fetch, as evaluate_retrieval does
+        runs[q.id] = _ranked(res.hits, group, kmax)
+        qrels[q.id] = {_g(group, clause_key(d, c)): 1 for d, c in q.gold}
+        split[q.id] = q.split
+    return {"all": evaluate_runs(runs, qrels, ks=ks), **evaluate_grouped(runs, qrels, split, ks=ks)}

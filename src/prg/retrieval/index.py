@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prg.retrieval.fusion import Reranker, reciprocal_rank_fusion
+from prg.retrieval.fusion import FusionConfig, Reranker, default_fusion, fuse
 from prg.retrieval.lexical import LexicalIndex
 from prg.retrieval.store import open_store
 from prg.retrieval.store_lancedb import chunks_to_arrow
@@ -263,15 +263,15 @@ class DocumentIndex:
         vector: np.ndarray,
         k: int = 10,
         filters: Filters | None = None,
-        weights: Sequence[float] | None = None,
+        fusion: FusionConfig | None = None,
         candidates: int | None = None,
-        rrf_k: int = 60,
         reranker: Reranker | None = None,
     ) -> list[Hit]:
-        """RRF of dense and lexical rankings (``weights``: [dense, lexical]) over ``candidates`` (4k) each."""
+        """The best ``k`` of the dense and lexical rankings over ``candidates`` (4k) each, fused as ``fusion`` says
+        (default: :func:`~prg.retrieval.fusion.default_fusion` of the index's embedder), optionally reranked."""
         n = candidates or 4 * k
-        lists = [self.search_dense(vector, n, filters), self.search_lexical(text, n, filters)]
-        fused = reciprocal_rank_fusion(lists, k=rrf_k, weights=weights, top_k=n if reranker else k)
+        dense, lexical = self.search_dense(vector, n, filters), self.search_lexical(text, n, filters)
+        fused = fuse(dense, lexical, fusion or default_fusion(self.manifest["embedder"]), top_k=n if reranker else k)
         return reranker(text, fused)[:k] if reranker else fused
 
     def get(self, ids: Sequence[str]) -> list[Chunk]:

@@ -1,6 +1,7 @@
 """The retrieval step of the main job: instruction (+ scene image) -> cited chunks.
 
-Text: hybrid search (dense + BM25, reciprocal-rank fusion) over the document index.
+Text: hybrid search (dense + BM25, fused as :class:`~prg.retrieval.fusion.FusionConfig` says) over the document
+index; one hit per clause (a document's Markdown and PDF copies are one clause to an answer).
 Image: a :class:`~prg.retrieval.image.SceneTagger` names the tools it sees on the table; the names are added to
 the query ("what the model sees in the scene added to the query"). An instruction like "the breaker is off, I
 need to touch the busbar" then also matches the clause that names the voltage detector lying in front of the
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from prg.retrieval.embed import TextEmbedder
-from prg.retrieval.fusion import reciprocal_rank_fusion
+from prg.retrieval.fusion import FusionConfig, dedupe_clauses, default_fusion, reciprocal_rank_fusion
 from prg.retrieval.index import DocumentIndex
 from prg.retrieval.types import Filters, Hit
 
@@ -57,7 +58,7 @@ class Retriever:
         index: the document index.
         embedder: the text embedder the index was built with.
         tagger: optional scene tagger; used when ``search`` gets an image.
-        weights: RRF weights of [dense, lexical].
+        fusion: how the dense and lexical rankings are combined (default: ``default_fusion`` of the embedder).
         min_tag_score: tags below this confidence are ignored.
         use_seen: how tools seen on the table change the ranking: ``rerank`` (clauses naming a seen tool move up,
             the default: measured best), ``expand`` (their names join the query) or ``both``.
@@ -69,7 +70,7 @@ class Retriever:
         index: DocumentIndex,
         embedder: TextEmbedder,
         tagger: SceneTags | None = None,
-        weights: Sequence[float] = (1.0, 1.0),
+        fusion: FusionConfig | None = None,
         min_tag_score: float = 0.5,
         use_seen: str = "rerank",
         seen_weight: float = 1.5,
@@ -81,7 +82,7 @@ class Retriever:
         self.index = index
         self.embedder = embedder
         self.tagger = tagger
-        self.weights = list(weights)
+        self.fusion = fusion or default_fusion(index.manifest["embedder"])
         self.min_tag_score = min_tag_score
         self.use_seen = use_seen
         self.seen_weight = seen_weight
@@ -115,7 +116,7 @@ class Retriever:
         seen: Sequence[str] | None = None,
         filters: Filters | None = None,
     ) -> RetrievalResult:
-        """Top ``k`` chunks for an instruction.
+        """Top ``k`` chunks for an instruction, one per clause (the best-ranked chunk of each).
 
         Args:
             text: the instruction.
@@ -137,25 +138,41 @@ class Retriever:
         f: dict[str, Any] = dict(filters or {})
         if industry:
             f["industry"] = industry
-        n_cand = max(4 * k, 40)
         t0 = time.perf_counter()
         vec = self.embedder.embed_query(text)
         timings["embed"] = 1000 * (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        hits = self.index.hybrid(text, vec, k=n_cand, filters=f or None, weights=self.weights)
-        query = text
-        if names and self.use_seen in ("expand", "both"):
-            query = expand_query(text, names)
-            qv = self.embedder.embed_query(query)
-            hits = reciprocal_rank_fusion(
-                [hits, self.index.hybrid(query, qv, k=n_cand, filters=f or None, weights=self.weights)], top_k=n_cand
-            )
-        if names and self.use_seen in ("rerank", "both"):
-            hits = reciprocal_rank_fusion(
-                [hits, _tools_first(hits, names)], weights=[1.0, self.seen_weight], top_k=n_cand
-            )
+        query = expand_query(text, names) if names and self.use_seen in ("expand", "both") else text
+        qv = self.embedder.embed_query(query) if query != text else vec
+        # over-fetch: several chunks of one clause collapse into one hit, so fetch more until k clauses remain
+        n_cand = max(4 * k, 40)
+        while True:
+            ranked = self._ranking(text, vec, query, qv, names, n_cand, f or None)
+            hits = dedupe_clauses(ranked)
+            if len(hits) >= k or len(ranked) < n_cand:
+                break
+            n_cand *= 4
         timings["search"] = 1000 * (time.perf_counter() - t0)
         return RetrievalResult(hits[:k], query, names, timings)
+
+    def _ranking(
+        self,
+        text: str,
+        vec: np.ndarray,
+        query: str,
+        qv: np.ndarray,
+        names: Sequence[str],
+        n: int,
+        filters: Filters | None,
+    ) -> list[Hit]:
+        """The top ``n`` chunks (clauses not yet deduplicated): hybrid search, then what the scene adds."""
+        hits = self.index.hybrid(text, vec, k=n, filters=filters, fusion=self.fusion)
+        if query != text:
+            expanded = self.index.hybrid(query, qv, k=n, filters=filters, fusion=self.fusion)
+            hits = reciprocal_rank_fusion([hits, expanded], top_k=n)
+        if names and self.use_seen in ("rerank", "both"):
+            hits = reciprocal_rank_fusion([hits, _tools_first(hits, names)], weights=[1.0, self.seen_weight], top_k=n)
+        return hits
 
 
 def _tools_first(hits: Sequence[Hit], names: Sequence[str]) -> list[Hit]:
