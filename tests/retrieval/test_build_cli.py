@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,8 +98,14 @@ def test_add_to_existing_and_embedder_mismatch(corpus: Path, tmp_path: Path) -> 
 
 
 def test_query_errors(tmp_path: Path) -> None:
-    res = runner.invoke(app, ["index", "query", str(tmp_path / "none"), "x"])
-    assert res.exit_code != 0
+    """As a user runs it (a subprocess): one line naming the folder, no traceback. More cases: test_cli_errors.py."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "prg.cli.main", "index", "query", str(tmp_path), "x"],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "PRG_DEBUG": ""},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"{tmp_path} is not a PRG index (no CURRENT file)" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_expand_query() -> None:

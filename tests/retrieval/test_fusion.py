@@ -89,9 +89,7 @@ def test_score_fusion_hand_computed() -> None:
     assert {h.source for h in fused} == {"fused"} and [h.rank for h in fused] == [1, 2, 3, 4]
     # scale-free: multiplying a list's scores changes nothing
     lexical_x10 = scored(("c", 80.0), ("d", 20.0), source="lexical")
-    assert [h.score for h in score_fusion([dense, lexical_x10], [0.8, 0.2])] == pytest.approx(
-        [h.score for h in fused]
-    )
+    assert [h.score for h in score_fusion([dense, lexical_x10], [0.8, 0.2])] == pytest.approx([h.score for h in fused])
 
 
 def test_score_fusion_empty_and_non_positive_lists() -> None:
@@ -117,7 +115,7 @@ def test_fusion_config_and_dispatch() -> None:
     with pytest.raises(ValueError, match="unknown fusion"):
         FusionConfig("nope")
     with pytest.raises(ValueError, match="weights"):
-        FusionConfig("score", (1.0,))  # type: ignore[arg-type]
+        FusionConfig("score", (1.0,))
 
 
 def test_dedupe_clauses_keeps_the_best_ranked() -> None:

@@ -73,7 +73,7 @@ def test_over_fetch_returns_k_clauses_behind_many_copies(tmp_path: Path) -> None
         everything = r.search(text, k=50).hits
     finally:
         r.close()
-    assert [h.chunk.clause for h in hits][0] == "3.1"
+    assert hits[0].chunk.clause == "3.1"
     assert len(hits) == 5 and len({h.chunk.clause for h in hits}) == 5
     assert len(everything) == 7  # fewer than k exist: all of them, once each
     assert np.all(np.diff([h.score for h in everything]) <= 1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import typer
@@ -17,6 +18,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 #: exit status of build/add when the index was written but some input files were skipped
 EXIT_SKIPPED = 3
+#: exit status of build/add when no input file could be ingested (nothing was written)
+EXIT_NOTHING = 4
+
+
+def _fail(message: str, status: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(status)
 
 
 def _report(rep: object, action: str) -> None:
@@ -27,6 +35,8 @@ def _report(rep: object, action: str) -> None:
         err.print(f"[yellow]skipped[/yellow] {escape(path)}: {escape(reason)}", highlight=False)
     for w in rep.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False)
+    if rep.documents == 0:  # the warning above says so
+        raise typer.Exit(EXIT_NOTHING)
     rate = rep.chunks / rep.seconds if rep.seconds else 0.0
     console.print(
         f"{action} {rep.documents} document(s), {rep.chunks} chunk(s) into {escape(rep.index)} in {rep.seconds:.1f} s "
@@ -48,7 +58,8 @@ def build(
     backend: str = typer.Option("lancedb", help="Vector store: lancedb (embedded) or qdrant."),
     industry: str = typer.Option(None, help="Industry of all documents (default: from folders / index.json)."),
 ) -> None:
-    """Ingest and index documents; documents no longer under DOCS are removed. Exit 3 if files were skipped."""
+    """Ingest and index documents; documents no longer under DOCS are removed. Exit 3 if files were skipped, 4 if
+    no document could be ingested (then nothing is written)."""
     from prg.retrieval.build import build_index
 
     _report(build_index(docs, out, embedder=embedder, backend=backend, industry=industry), "indexed")
@@ -60,7 +71,8 @@ def add(
     docs: list[Path] = typer.Argument(..., help="Document files or folders to add or replace."),
     industry: str = typer.Option(None, help="Industry of these documents."),
 ) -> None:
-    """Add documents to an index (a document already there is replaced). Exit 3 if files were skipped."""
+    """Add documents to an index (a document already there is replaced). Exit 3 if files were skipped, 4 if no
+    document could be ingested."""
     from prg.retrieval.build import add_documents
 
     _report(add_documents(docs, index, industry=industry), "added")
@@ -77,8 +89,7 @@ def remove(
     with DocumentIndex.open(index) as idx:
         unknown = [d for d in doc_ids if d not in idx.documents()]
         if unknown:
-            err.print(f"[red]error:[/red] not in the index: {escape(', '.join(unknown))}")
-            raise typer.Exit(1)
+            _fail(f"not in the index: {', '.join(unknown)}")
         n = idx.remove(doc_ids)
     console.print(f"removed {len(doc_ids)} document(s), {n} chunk(s)")
 
@@ -101,6 +112,8 @@ def query(
         rgb, dep = _load_scene(image, depth)
     retr = Retriever.open(index)
     try:
+        if not retr.index.documents():
+            _fail(f"the index {index} is empty (no documents): add some with `prg index add {index} DOCS`")
         if rgb is not None and retr.tagger is None:
             err.print("[yellow]note:[/yellow] this index has no scene tagger (prg index train-tagger); image ignored")
         res = retr.search(text, k=k, image=rgb, depth=dep, industry=industry)

@@ -6,6 +6,7 @@ that disappeared are removed in a second, so a build killed at any point leaves 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,11 +17,14 @@ import numpy as np
 from prg.retrieval.embed import TextEmbedder, get_text_embedder
 from prg.retrieval.index import DocumentIndex
 from prg.retrieval.ingest import ingest_path
+from prg.retrieval.retriever import TAGGER_DIR
 from prg.retrieval.types import Chunk
 
 __all__ = ["BuildReport", "add_documents", "build_index", "embed_chunks", "open_embedder"]
 
 FIGURES_DIR = "figures"
+#: what a folder may hold before it holds an index: parts PRG writes there (figures, a tagger, a create that died)
+INDEX_PARTS = frozenset({FIGURES_DIR, TAGGER_DIR, "store", "snapshots", ".write.lock"})
 
 
 @dataclass
@@ -87,17 +91,35 @@ def build_index(
 ) -> BuildReport:
     """Index every document under ``docs`` into ``out`` (created, or synchronised if it exists).
 
-    ``prune``: remove documents that the index holds but ``docs`` no longer has.
+    ``prune``: remove documents that the index holds but ``docs`` no longer has. Refuses (before writing anything)
+    a missing ``docs`` path and an ``out`` folder that holds other things than an index. When nothing under
+    ``docs`` can be ingested, nothing is written either (an existing index keeps all its documents): the report
+    has ``documents == 0`` and says so in ``warnings``.
     """
     out = Path(out)
+    missing = [str(d) for d in docs if not Path(d).exists()]
+    if missing:
+        raise FileNotFoundError(f"no such document file or folder: {', '.join(missing)}; nothing was indexed")
     report = BuildReport(str(out))
     exists = (out / "CURRENT").exists()
+    if not exists:
+        _check_new_index_folder(out)
+    made = not out.exists()
     index = DocumentIndex.open(out) if exists else None
     name = index.manifest["embedder"] if index is not None else embedder
     if index is not None and name != embedder:
         raise ValueError(f"{out} was built with the {name!r} embedder, not {embedder!r}; build into a new folder")
     emb = open_embedder(name)
     chunks, vectors, sha = _ingest_and_embed(docs, out, emb, industry, report)
+    if not sha:
+        if index is not None:
+            index.close()
+        _undo_new_folder(out, made)
+        report.warnings.append(
+            f"no ingestible documents in {', '.join(map(str, docs))} ({len(report.skipped)} file(s) skipped); "
+            + ("the index was left as it was" if exists else "no index was written")
+        )
+        return report
     t0 = time.perf_counter()
     if index is None:
         index = DocumentIndex.create(out, dim=emb.dim, backend=backend, embedder_name=name)
@@ -114,11 +136,31 @@ def build_index(
     return report
 
 
+def _check_new_index_folder(out: Path) -> None:
+    """``out`` may become an index: it does not exist, or is a folder holding nothing but index parts."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out} is a file, not a folder for an index")
+    other = sorted(p.name for p in out.iterdir() if p.name not in INDEX_PARTS) if out.is_dir() else []
+    if other:
+        shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+        raise FileExistsError(
+            f"{out} is not empty and is not a PRG index (it holds {shown}); build into a new or empty folder"
+        )
+
+
+def _undo_new_folder(out: Path, made: bool) -> None:
+    """Remove what ingestion created in ``out`` when nothing was indexed (the folder itself if it was new)."""
+    if made:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    figures = out / FIGURES_DIR
+    if figures.is_dir() and not any(figures.iterdir()):
+        figures.rmdir()
+
+
 def add_documents(docs: Sequence[str | Path], index_path: str | Path, industry: str | None = None) -> BuildReport:
     """Add (or replace) documents in an existing index, keeping the others."""
     index_path = Path(index_path)
-    if not (index_path / "CURRENT").exists():
-        raise FileNotFoundError(f"{index_path} holds no index; build one with `prg index build`")
-    with DocumentIndex.open(index_path) as idx:
+    with DocumentIndex.open(index_path) as idx:  # a clear error where there is no index
         name = idx.manifest["embedder"]
     return build_index(docs, index_path, embedder=name, industry=industry, prune=False)

@@ -308,7 +308,7 @@ class DocumentIndex:
 def _load_snapshot(root: Path) -> tuple[dict[str, Any], LexicalIndex]:
     """The manifest and lexical index of the snapshot ``CURRENT`` names (read once)."""
     for attempt in range(5):
-        folder = root / "snapshots" / (root / "CURRENT").read_text().strip()
+        folder = root / "snapshots" / _current(root)
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             lexical = LexicalIndex.load(folder / "lexical")
@@ -320,6 +320,15 @@ def _load_snapshot(root: Path) -> tuple[dict[str, Any], LexicalIndex]:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}")
     return manifest, lexical
+
+
+def _current(root: Path) -> str:
+    """The name ``CURRENT`` holds; a clear error where ``root`` is not an index."""
+    try:
+        return (root / "CURRENT").read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        why = "no CURRENT file" if root.is_dir() else "no such folder"
+        raise FileNotFoundError(f"{root} is not a PRG index ({why})") from None
 
 
 def _open_store(root: Path, manifest: Mapping[str, Any], pinned: bool) -> VectorStore:
