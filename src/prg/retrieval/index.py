@@ -3,7 +3,7 @@
 Layout::
 
     index/
-      CURRENT                 name of the published snapshot ("v7"); replaced atomically (temp file + os.replace)
+      CURRENT                 name of the published snapshot ("v7"); replaced atomically (prg.fsutil)
       store/                  the vector store (LanceDB database, or Qdrant local folder; absent for url=)
       snapshots/v7/manifest.json, snapshots/v7/lexical/   one folder per published write
       .write.lock             writers take it (flock): one writer at a time
@@ -14,6 +14,10 @@ for LanceDB, checks out the table version the manifest recorded (Lance commits a
 readable), so it sees one consistent index however long it lives and whatever writers do. A write killed before
 the swap leaves ``CURRENT`` on the old snapshot; the next writer restores the Lance table to that snapshot's
 version before it starts. Qdrant has no versions: see docs/retrieval_index.md for what that backend guarantees.
+
+Power cuts: before ``CURRENT`` moves, the new snapshot folder and every store file the write changed are fsynced,
+and ``CURRENT`` itself is written with :func:`prg.fsutil.atomic_write_text` (temp file fsynced, renamed, folder
+fsynced), so the name it holds after a reboot always points at a snapshot whose files reached the disk.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from prg import fsutil
 from prg.retrieval.fusion import FusionConfig, Reranker, default_fusion, fuse
 from prg.retrieval.lexical import LexicalIndex
 from prg.retrieval.store import open_store
@@ -59,13 +65,23 @@ def _doc_sha256(chunks: Sequence[Chunk]) -> str:
     return h.hexdigest()
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _fsync_changed(folder: Path, since_ns: int) -> None:
+    """fsync the files under ``folder`` modified at or after ``since_ns`` (``time.time_ns()``), and their folders.
+
+    The vector store writes its own files (Lance, Qdrant) without fsync; only what this write touched needs it.
+    """
+    if not folder.is_dir():
+        return
+    for dirpath, _dirnames, filenames in os.walk(folder, topdown=False):
+        changed = False
+        for name in filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            if st.st_mtime_ns >= since_ns and not p.is_symlink():
+                fsutil.fsync_file(p)
+                changed = True
+        if changed or Path(dirpath).stat().st_mtime_ns >= since_ns:
+            fsutil.fsync_dir(dirpath)
 
 
 class DocumentIndex:
@@ -80,6 +96,7 @@ class DocumentIndex:
         self.manifest = manifest
         self._lexical = lexical
         self._store = store
+        self._write_started_ns = 0  # set when a write takes the lock; store files newer than this get fsynced
 
     # -- opening -----------------------------------------------------------------------------------------------
 
@@ -91,7 +108,10 @@ class DocumentIndex:
         root = Path(path)
         if (root / "CURRENT").exists():
             raise FileExistsError(f"{root} already holds an index")
+        made = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
+        if made:
+            fsutil.fsync_dir(root.parent)
         now = _now()
         manifest: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
@@ -187,6 +207,8 @@ class DocumentIndex:
         """Hold the folder's writer lock; if the write fails, go back to reading the published snapshot."""
         with open(self.root / ".write.lock", "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
+            # store files modified from here on belong to this write (1 s early: file times use a coarse clock)
+            self._write_started_ns = time.time_ns() - 1_000_000_000
             try:
                 yield
             except BaseException:
@@ -224,11 +246,14 @@ class DocumentIndex:
         )
         tmp = snaps / f".tmp-v{n}-{os.getpid()}"
         lexical.save(tmp / "lexical")
-        _write_json_atomic(tmp / "manifest.json", manifest)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        # durable before CURRENT names it: the store's new files, the snapshot folder, its entry in snapshots/
+        _fsync_changed(self.root / "store", self._write_started_ns)
+        fsutil.fsync_tree(tmp)
         os.rename(tmp, snaps / f"v{n}")
-        pointer = self.root / f"CURRENT.tmp{os.getpid()}"
-        pointer.write_text(f"v{n}\n")
-        os.replace(pointer, self.root / "CURRENT")
+        fsutil.fsync_dir(snaps)
+        fsutil.fsync_dir(self.root)  # snapshots/ itself may be new
+        fsutil.atomic_write_text(self.root / "CURRENT", f"v{n}\n")  # the commit point
         self.manifest, self._lexical = manifest, lexical
         if manifest["backend"] in VERSIONED_BACKENDS:
             self._store.close()
@@ -244,8 +269,9 @@ class DocumentIndex:
         for p in (self.root / "snapshots").iterdir():
             if p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)
-        for p in self.root.glob("CURRENT.tmp*"):
-            p.unlink(missing_ok=True)
+        for pattern in ("CURRENT.tmp*", f"CURRENT{fsutil.PARTIAL_SUFFIX}*"):  # temp files of killed writers
+            for p in self.root.glob(pattern):
+                p.unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------------------------
 
