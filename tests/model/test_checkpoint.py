@@ -78,6 +78,9 @@ def test_round_trip_with_adaptive_mixture_saves_adapters_only_for_the_lm(tmp_pat
     keys = set(load_file(str(tmp_path / "model.safetensors")))
     lm_keys = {k for k in keys if k.startswith("vlm.language_model.")}
     adapter_parts = (".lora_A", ".lora_B", ".router.", ".segment_embed.")
+    rows = {k for k in lm_keys if k.endswith(".rows")}  # the [POSE]/<image> rows (token_rows.py): [2 x H] each
+    assert rows == {"vlm.language_model.model.embed_tokens.rows", "vlm.language_model.lm_head.rows"}
+    lm_keys -= rows
     assert lm_keys and all(any(part in k for part in adapter_parts) for k in lm_keys), sorted(lm_keys)
     assert not any(".base." in k for k in keys)  # frozen LM weights are not stored
     assert json.loads((tmp_path / "config.json").read_text())["model"]["adaptive_mixture"]["n_experts"] == 2

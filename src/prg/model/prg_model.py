@@ -39,6 +39,7 @@ from prg.model.losses import grasp_map_loss
 from prg.model.map_decode import decode_maps
 from prg.model.presets import build_preset
 from prg.model.processor import PRGProcessor, ProcessorConfig, PromptDocument
+from prg.model.token_rows import fold_token_rows, train_token_rows
 from prg.model.vlm import LogitsProcessor, PRGVisionLanguageModel
 
 __all__ = [
@@ -80,6 +81,8 @@ class PRGModelConfig:
     decode: str = "dynamic"  # KV cache of generation: dynamic, static or compiled (vlm.generate)
     compile_encoder: bool = False  # torch.compile F_enc (on a GPU: minutes of compiling, then a faster encoder)
     processor: dict[str, Any] = field(default_factory=lambda: ProcessorConfig().to_dict())  # prompt + geometry
+    token_rows: bool = True  # with adapters: the [POSE]/<image> embedding and output rows train (token_rows.py)
+    freeze: list[str] = field(default_factory=list)  # module prefixes frozen at build, e.g. "vlm.vision_tower"
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -101,6 +104,7 @@ class PRGModelConfig:
             raise ValueError(f"unknown model config keys {sorted(unknown)}")
         if "processor" not in d:
             d["processor"] = ProcessorConfig.legacy().to_dict()
+        d.setdefault("token_rows", False)  # configs saved before token_rows existed had no such rows
         ProcessorConfig.from_dict(d["processor"])  # fail early on a bad processor entry
         return cls(**copy.deepcopy(d))
 
@@ -273,6 +277,23 @@ class PRGModel(nn.Module):
         cfg = cfg or AdaptiveMixtureConfig()
         apply_adaptive_mixture(self.vlm.language_model, cfg)
         self.config.adaptive_mixture = asdict(cfg)
+        self._train_token_rows()
+        return self
+
+    def _train_token_rows(self) -> None:
+        if self.config.token_rows:
+            train_token_rows(self.vlm.language_model, [self.vlm.pose_token_id, self.vlm.image_token_id])
+
+    def freeze(self, prefixes: Sequence[str]) -> PRGModel:
+        """Freeze every parameter under these module paths (e.g. ``vlm.vision_tower``) and record it in the config,
+        so a rebuilt model (and its checkpoint's key set) has the same trainable parameters."""
+        modules = dict(self.named_modules())
+        for prefix in prefixes:
+            if prefix not in modules:
+                raise ValueError(f"no module {prefix!r} to freeze; e.g. vlm.vision_tower, vlm.projector, grasp_head")
+            modules[prefix].requires_grad_(False)
+            if prefix not in self.config.freeze:
+                self.config.freeze.append(prefix)
         return self
 
     def apply_lora(self, lora: Mapping[str, Any]) -> PRGModel:
@@ -287,6 +308,7 @@ class PRGModel(nn.Module):
         # a PeftModel forwards the PreTrainedModel API the VLM uses (embeddings, forward, config)
         self.vlm.language_model = cast(PreTrainedModel, get_peft_model(self.vlm.language_model, LoraConfig(**cfg)))
         self.config.lora = cfg
+        self._train_token_rows()
         return self
 
     def merge_adapters(self) -> PRGModel:
@@ -304,6 +326,8 @@ class PRGModel(nn.Module):
             self.config.lora = None
         else:
             raise ValueError("the model has no adapters to merge")
+        fold_token_rows(self.vlm.language_model)  # the trained [POSE]/<image> rows go into the tables (exact)
+        self.config.token_rows = False
         return self
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -522,6 +546,8 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
             init_decoder_from_sam(head.decoder, sam.decoder)
         model = PRGModel(vlm, encoder, head, tokenizer, config)
         model.to(device=device or "cpu", dtype=dtype)
+        frozen, config.freeze = list(config.freeze), []
+        model.freeze(frozen)
         if config.adaptive_mixture is not None:
             model.apply_adaptive_mixture(AdaptiveMixtureConfig(**config.adaptive_mixture))
         if config.lora is not None:
