@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from prg.retrieval.fusion import (
@@ -114,8 +116,9 @@ def test_fusion_config_and_dispatch() -> None:
     assert [h.chunk.id for h in fuse(dense, lexical)] == ["b", "a", "c"]
     with pytest.raises(ValueError, match="unknown fusion"):
         FusionConfig("nope")
+    one_weight: Any = (1.0,)
     with pytest.raises(ValueError, match="weights"):
-        FusionConfig("score", (1.0,))
+        FusionConfig("score", one_weight)
 
 
 def test_dedupe_clauses_keeps_the_best_ranked() -> None:
