@@ -139,6 +139,7 @@ class PRGRequest:
     instruction: str
     depth: np.ndarray | None = None
     intrinsics: Any = None
+    documents: list[CitationOut] | None = None  # given: used instead of retrieval (oracle/no-docs ablations, eval)
 
     def checked(self) -> tuple[np.ndarray, str, np.ndarray | None, CameraIntrinsics | None]:
         """The request's parts, validated and normalised; :class:`PRGInputError` names the first problem."""
@@ -390,7 +391,11 @@ class PRGPipeline:
         retrieved: list[list[CitationOut]] = []
         seen: list[list[str]] = []
         t0 = time.perf_counter()
-        for rgb, instruction, depth, _ in checked:
+        for (rgb, instruction, depth, _), req in zip(checked, requests, strict=True):
+            if req.documents is not None:
+                retrieved.append([d.model_copy(update={"rank": i + 1}) for i, d in enumerate(req.documents)])
+                seen.append([])
+                continue
             r, s = self.retrieve(instruction, rgb, depth, kd)
             retrieved.append(r)
             seen.append(s)
@@ -484,7 +489,7 @@ class PRGPipeline:
             return None
         ros = p.to_ros_dict(frame_id=self.config.frame_id)
         return PoseOut(
-            header=ros["header"], pose=ros["pose"], width=p.opening_m, jaw_m=p.jaw_m, quality=float(p.quality)
+            header=ros["header"], pose=ros["pose"], width=p.opening_m, jaw_m=p.jaw_m, quality=float(p.quality or 0.0)
         )
 
 

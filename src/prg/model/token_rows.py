@@ -55,7 +55,8 @@ class RowOverrideEmbedding(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         out = self.base(input_ids)  # [B x T x H]
-        slot = self.slots.lookup[input_ids]
+        lookup: torch.Tensor = self.slots.lookup  # type: ignore[assignment]
+        slot = lookup[input_ids]
         hit = slot >= 0
         # torch.where keeps the graph to `rows` and costs no host sync (no boolean indexing)
         return torch.where(hit[..., None], self.rows[slot.clamp(min=0)].to(out.dtype), out)
@@ -79,7 +80,8 @@ class RowOverrideHead(nn.Module):
         logits = self.base(hidden)  # [..., V]
         new = hidden @ self.rows.to(hidden.dtype).T  # [..., n]
         if self.base.bias is not None:
-            new = new + self.base.bias[self.index]
+            index: torch.Tensor = self.index  # type: ignore[assignment]
+            new = new + self.base.bias[index]
         return logits.index_copy(-1, self.index, new.to(logits.dtype))
 
 
