@@ -53,7 +53,12 @@ class CheckpointError(ValueError):
 
 def state_to_save(model: PRGModel, trainable_only: bool = True) -> dict[str, torch.Tensor]:
     """The tensors a checkpoint holds, keyed by ``model.state_dict`` names (detached, not yet de-aliased)."""
-    out = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad or not trainable_only}
+    trained = tuple(f"{prefix}." for prefix in model.config.trained)  # frozen now, trained in an earlier stage
+    out = {
+        n: p.detach()
+        for n, p in model.named_parameters()
+        if p.requires_grad or not trainable_only or n.startswith(trained)
+    }
     params = {n for n, _ in model.named_parameters(remove_duplicate=False)}
     # Persistent buffers are not parameters and some are random (e.g. positional tables): keep them too.
     for name, tensor in model.state_dict().items():

@@ -83,6 +83,8 @@ class PRGModelConfig:
     processor: dict[str, Any] = field(default_factory=lambda: ProcessorConfig().to_dict())  # prompt + geometry
     token_rows: bool = True  # with adapters: the [POSE]/<image> embedding and output rows train (token_rows.py)
     freeze: list[str] = field(default_factory=list)  # module prefixes frozen at build, e.g. "vlm.vision_tower"
+    train_encoder: bool = False  # F_enc trains (the small recipe's stage 1, where no pretrained F_enc exists)
+    trained: list[str] = field(default_factory=list)  # frozen now, trained in an earlier stage: checkpoints keep them
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -284,16 +286,33 @@ class PRGModel(nn.Module):
         if self.config.token_rows:
             train_token_rows(self.vlm.language_model, [self.vlm.pose_token_id, self.vlm.image_token_id])
 
-    def freeze(self, prefixes: Sequence[str]) -> PRGModel:
+    def freeze(self, prefixes: Sequence[str], trained: bool = False) -> PRGModel:
         """Freeze every parameter under these module paths (e.g. ``vlm.vision_tower``) and record it in the config,
-        so a rebuilt model (and its checkpoint's key set) has the same trainable parameters."""
+        so a rebuilt model (and its checkpoint's key set) has the same trainable parameters. ``trained``: the
+        weights differ from the base (an earlier stage trained them), so checkpoints keep storing them."""
         modules = dict(self.named_modules())
         for prefix in prefixes:
             if prefix not in modules:
                 raise ValueError(f"no module {prefix!r} to freeze; e.g. vlm.vision_tower, vlm.projector, grasp_head")
+            if prefix == "image_encoder":
+                self.freeze_encoder()
+                continue
             modules[prefix].requires_grad_(False)
             if prefix not in self.config.freeze:
                 self.config.freeze.append(prefix)
+            if trained and prefix not in self.config.trained:
+                self.config.trained.append(prefix)
+        return self
+
+    def freeze_encoder(self) -> PRGModel:
+        """Freeze F_enc after a stage that trained it (its weights stay in every checkpoint)."""
+        if self.config.train_encoder:
+            self.config.train_encoder = False
+            if "image_encoder" not in self.config.trained:
+                self.config.trained.append("image_encoder")
+        self.image_encoder.frozen = True
+        self.image_encoder.encoder.requires_grad_(False)
+        self.image_encoder.train(self.training)
         return self
 
     def apply_lora(self, lora: Mapping[str, Any]) -> PRGModel:
@@ -527,7 +546,7 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
                 "the paper preset needs SAM weights: set sam=/path/to/sam_vit_h_4b8939.pth (or an HF SAM folder)"
             )
         with torch.device(device or "cpu"), default_dtype(dtype):
-            encoder = ImageEncoder(SamVisionConfig(**config.encoder))
+            encoder = ImageEncoder(SamVisionConfig(**config.encoder), frozen=not config.train_encoder)
             head = GraspHead(
                 vlm.hidden_size,
                 grasp_decoder_config(**config.decoder),
