@@ -1,7 +1,8 @@
 """The ``small`` preset: SmolLM2-135M-Instruct from the packaged GGUF, offline, fp32 on CPU.
 
-Building it (GGUF parse + de-quantisation) takes ~30-45 s on the 2-core CI box, so the module builds it once and
-is marked slow.
+The module builds it once and is marked slow: the first build on a machine reads the GGUF (parse +
+de-quantisation, ~20-45 s on the 2-core CI box) and writes the SmolLM2 cache (``$PRG_CACHE_DIR`` or
+``~/.cache/prg``, see ``test_smollm_cache.py``); later builds load that folder in about a second.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ pytestmark = pytest.mark.slow
 
 SMOLLM_VOCAB = 49152  # SmolLM2's own vocabulary; the PRG tokens come after it
 SMOLLM_HIDDEN = 576
+# obtained once from the GGUF with transformers 5.24; a transformers version that converts the GGUF's tokenizer
+# differently fails here instead of silently tokenising checkpoints' prompts differently
+EXPECTED_IDS = {
+    "Hello world": [19556, 905],
+    "The capital of France is": [504, 3575, 282, 4649, 314],
+    "<|im_start|>user\nHand me the tester.<|im_end|>\n<|im_start|>assistant\n":
+        [1, 4093, 198, 10985, 549, 260, 41178, 30, 2, 198, 1, 520, 9531, 198],
+    "<|endoftext|>Überprüfe die Spannung: 230 V!\t  ok":
+        [0, 142, 246, 593, 1180, 7170, 4565, 5437, 1691, 1682, 2280, 42, 216, 34, 35, 32, 717, 17, 197, 216, 10907],
+}  # fmt: skip
 Small = tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]
 
 
@@ -87,6 +98,27 @@ def test_prg_tokens_are_single_new_ids(small: Small) -> None:
     assert (model.pose_token_id, model.image_token_id) == (pose, image)
     # as special tokens they stay whole when encoded as such
     assert tokenizer.encode(POSE_TOKEN + IMAGE_TOKEN, add_special_tokens=False) == [pose, image]
+
+
+def test_special_tokens_are_explicit(small: Small) -> None:
+    """Whatever the transformers version reads from the GGUF: bos <|im_start|>, eos <|im_end|>, pad <|endoftext|>."""
+    model, tokenizer = small
+    assert (smollm.BOS_TOKEN_ID, smollm.EOS_TOKEN_ID, smollm.PAD_TOKEN_ID) == (1, 2, 0)
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id) == (1, 2, 0)
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<|im_start|>", "<|im_end|>",
+                                                                             "<|endoftext|>")  # fmt: skip
+    assert model.eos_token_ids == [2] and model.pad_token_id == 0
+    lm = model.language_model
+    assert (lm.config.bos_token_id, lm.config.eos_token_id, lm.config.pad_token_id) == (1, 2, 0)
+    assert lm.generation_config.eos_token_id == 2 and lm.generation_config.pad_token_id == 0
+
+
+def test_tokenises_to_fixed_ids(small: Small) -> None:
+    _, tokenizer = small
+    for text, ids in EXPECTED_IDS.items():
+        assert tokenizer.encode(text) == ids, text  # encode() adds no bos/eos
+        assert tokenizer.encode(text, add_special_tokens=False) == ids, text
+        assert tokenizer.decode(ids) == text
 
 
 def test_cached_pose_matches_uncached(small: Small) -> None:

