@@ -16,6 +16,7 @@ from prg.cli import eval as eval_cmd
 from prg.cli import index as index_cmd
 from prg.cli import model as model_cmd
 from prg.cli import predict as predict_cmd
+from prg.cli import train as train_cmd
 
 app = typer.Typer(
     name="prg",
@@ -30,6 +31,7 @@ app.add_typer(eval_cmd.app, name="eval")
 app.command("demo")(demo_cmd.demo)
 app.command("merge")(model_cmd.merge)
 app.command("predict")(predict_cmd.predict)
+app.command("train")(train_cmd.train)
 
 err_console = Console(stderr=True, soft_wrap=True)
 

@@ -1,0 +1,212 @@
+"""From a :class:`~prg.train.config.TrainConfig` to batches: sources, the retrieval cache, mixing, collation.
+
+:func:`prepare_data` (main process, before training) builds each PRG source's retrieval cache with the pipeline's
+own retrieval step when it is missing; :func:`build_stream` makes this process's :class:`BatchStream`.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from prg.train.config import TrainConfig
+
+__all__ = ["BatchStream", "build_sources", "build_stream", "make_validator", "prepare_data", "validation_items"]
+
+
+def prepare_data(cfg: TrainConfig, progress: bool = True) -> None:
+    """Build the missing retrieval caches (``<dataset>/retrieval/<name>.jsonl``) from ``cfg.data.index``."""
+    from prg.data.torch.retrieval_cache import build_retrieval_cache, cache_path
+
+    todo = [
+        s for s in cfg.data.sources if s.kind == "prg" and not cache_path(s.path, cfg.data.retrieval_cache).exists()
+    ]
+    if not todo:
+        return
+    if cfg.data.index is None:
+        raise FileNotFoundError(
+            f"{cache_path(todo[0].path, cfg.data.retrieval_cache)} is missing and data.index is not set: give the "
+            "document index whose retrieval the prompts should hold (prg index build DOCS --out INDEX)"
+        )
+    from prg.pipeline import PipelineConfig, PRGPipeline
+    from prg.retrieval.retriever import Retriever
+
+    pipe = PRGPipeline(
+        model=None, retriever=Retriever.open(cfg.data.index), config=PipelineConfig(k_docs=cfg.data.k_docs)
+    )
+    try:
+        for s in todo:
+            build_retrieval_cache(
+                s.path,
+                lambda text, image, depth: pipe.retrieve(text, image, depth)[0],
+                cfg.data.k_docs,
+                cache_path(s.path, cfg.data.retrieval_cache),
+                index=str(cfg.data.index),
+                progress=progress,
+            )
+    finally:
+        pipe.close()
+
+
+def build_sources(cfg: TrainConfig, split: str | None = None, augment: bool | None = None) -> list[Any]:
+    """One data source per ``cfg.data.sources`` entry (named ``<kind><i>``); ``split`` overrides their splits."""
+    from prg.data.torch.augment import AugmentConfig
+    from prg.data.torch.sources import RecordSource, VQASource, grasp_only_source, scene_qa_source
+
+    aug = cfg.data.augment if augment is None else augment
+    out: list[Any] = []
+    for i, s in enumerate(cfg.data.sources):
+        name = f"{s.kind}{i}"
+        splits = [split] if split is not None else list(s.splits)
+        seed = cfg.data.seed
+        if s.kind == "prg":
+            out.append(
+                RecordSource(
+                    s.path, name=name, splits=splits, retrieval=cfg.data.retrieval_cache, k_docs=cfg.data.k_docs,
+                    augment=AugmentConfig() if aug else AugmentConfig.none(), seed=seed,
+                )
+            )  # fmt: skip
+        elif s.kind == "grasp":
+            out.append(
+                grasp_only_source(
+                    s.path,
+                    name=name,
+                    splits=splits,
+                    augment=AugmentConfig() if aug else AugmentConfig.none(),
+                    seed=seed,
+                )
+            )
+        elif s.kind == "scene_qa":
+            colour = AugmentConfig.color_only() if aug else AugmentConfig.none()
+            out.append(scene_qa_source(s.path, name=name, splits=splits, augment=colour, seed=seed))
+        else:  # vqa: a LLaVA-Instruct JSON file; images relative to its folder
+            p = Path(s.path)
+            out.append(VQASource.from_llava(p, p.parent, name=name, seed=seed))
+    return out
+
+
+class BatchStream:
+    """This process's batches, in an order that depends only on the seed (see the trainer's docstring).
+
+    A DataLoader (``num_workers`` processes) loads and collates ahead; the sampler therefore runs ahead of the
+    batches the trainer has used, and :meth:`state_dict` reports the position after the *used* ones.
+    """
+
+    def __init__(self, dataset: Any, sampler: Any, processor: Any, batch_size: int, num_workers: int = 0) -> None:
+        from prg.data.torch.collate import collate
+
+        self.dataset = dataset
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self._collate = partial(collate, processor=processor)
+        self._start = sampler.yielded
+        self._used = 0
+        self._it: Any = None
+
+    def _loader(self) -> Any:
+        from torch.utils.data import DataLoader
+
+        return iter(
+            DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                sampler=self.sampler,
+                collate_fn=self._collate,
+                num_workers=self.num_workers,
+                persistent_workers=False,
+                prefetch_factor=2 if self.num_workers else None,
+            )
+        )
+
+    def next_batch(self) -> dict[str, Any]:
+        if self._it is None:
+            self._it = self._loader()
+        batch = next(self._it)
+        self._used += 1
+        batch.pop("sources", None)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.sampler.state_dict(at=self._start + self._used * self.batch_size)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state)
+        self._start = self.sampler.yielded
+        self._used = 0
+        self._it = None
+
+
+def build_stream(cfg: TrainConfig, model: Any, rank: int = 0, world: int = 1, num_workers: int = 0) -> BatchStream:
+    from prg.data.torch.mixture import MixtureDataset
+
+    sources = build_sources(cfg)
+    data = MixtureDataset(sources)
+    rates = {src.name: s.rate for src, s in zip(sources, cfg.data.sources, strict=True)}
+    sampler = data.sampler(rates, seed=cfg.seed, rank=rank, world_size=world)
+    return BatchStream(data, sampler, model.processor, cfg.batch_size, num_workers)
+
+
+def validation_items(cfg: TrainConfig) -> tuple[list[Any], list[Any]]:
+    """The first ``val_records`` records of the PRG sources' ``val_split`` as (items, (root, record) pairs)."""
+    from prg.data.torch.augment import AugmentConfig
+    from prg.data.torch.sources import RecordSource
+
+    items: list[Any] = []
+    records: list[Any] = []
+    for i, s in enumerate(cfg.data.sources):
+        if s.kind != "prg":
+            continue
+        src = RecordSource(
+            s.path, name=f"val{i}", splits=[cfg.data.val_split], retrieval=cfg.data.retrieval_cache,
+            k_docs=cfg.data.k_docs, augment=AugmentConfig.none(),
+        )  # fmt: skip
+        for j in range(len(src)):
+            if len(items) >= cfg.data.val_records:
+                break
+            items.append(src.get(j))
+            records.append((Path(s.path), src.records[j][1]))
+    return items, records
+
+
+def make_validator(cfg: TrainConfig) -> Any:
+    """``validate(model, step) -> metrics``: the loss on the validation records and, through the pipeline, target
+    recognition and grasp success on them (documents: the same cached retrieval the prompts hold)."""
+    import torch
+
+    from prg.data.torch.collate import collate
+    from prg.eval.grasping import score_record, summarise
+    from prg.pipeline import CitationOut, PRGPipeline, PRGRequest
+
+    items, records = validation_items(cfg)
+    if not items:
+        return None
+
+    def docs(item: Any) -> list[CitationOut]:
+        out = []
+        for r, d in enumerate(item["documents"], start=1):
+            doc_id, _, clause = d.label.partition(" §")
+            out.append(CitationOut(id=d.label, doc_id=doc_id, clause=clause or None, text=d.text, rank=r, score=0.0))
+        return out
+
+    def validate(model: Any, step: int) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        losses = []
+        with torch.no_grad():
+            for i in range(0, len(items), cfg.batch_size):
+                batch = collate(items[i : i + cfg.batch_size], model.processor)
+                batch = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+                losses.append(float(model(batch)["loss"]))
+        pipe = PRGPipeline(model)
+        reqs = [PRGRequest(it["image"], it["instruction"], documents=docs(it)) for it in items]
+        results = []
+        for i in range(0, len(reqs), cfg.batch_size):
+            results += pipe.batch(reqs[i : i + cfg.batch_size])
+        scores = [score_record(root, rec, res) for (root, rec), res in zip(records, results, strict=True)]
+        model.train(was)
+        return {"val_loss": sum(losses) / len(losses), **summarise(scores)}
+
+    return validate

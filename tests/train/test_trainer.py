@@ -1,0 +1,219 @@
+"""Training on the tiny preset, CPU: through the CLI, exact resume after SIGKILL, bad input, overfitting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from prg.cli.main import main
+from prg.model.checkpoint import from_pretrained
+from prg.train.config import ConfigError, load_config
+from prg.train.trainer import Trainer, TrainError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = REPO / "configs" / "train" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from prg.data.synth.generate import SynthConfig, generate
+    from prg.retrieval.build import build_index
+
+    root = tmp_path_factory.mktemp("train")
+    generate(root / "ds", SynthConfig(n=16, seed=0), progress=False)
+    build_index([root / "ds" / "documents"], root / "index", embedder="hashing")
+    return root
+
+
+def overrides(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        f"output_dir={out}",
+        f"data.sources=[{{path: {data / 'ds'}, kind: prg, rate: 3}}, {{path: {data / 'ds'}, kind: scene_qa, rate: 1}}]",
+        f"data.index={data / 'index'}",
+        *extra,
+    ]
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    """The last logged loss of every step (a resumed run logs the steps after its checkpoint again)."""
+    out: dict[int, float] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "loss" in row:
+            out[row["step"]] = row["loss"]
+    return out
+
+
+def call(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setattr(sys, "argv", ["prg", *args])
+    monkeypatch.delenv("PRG_DEBUG", raising=False)
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_cli_trains_a_loadable_checkpoint_that_predicts(data, tmp_path, capsys, monkeypatch) -> None:
+    sets = overrides(data, tmp_path, "steps=5", "save_every=0", "eval_every=0", "data.val_split=zero_shot_task")
+    code, out = call(["train", "--config", str(TINY), "--quiet", *[f"--set={s}" for s in sets]], capsys, monkeypatch)
+    assert code == 0, out
+    run = tmp_path / "tiny"
+    assert (run / "latest").read_text().strip() == "step-000005"
+    assert sorted(losses(run)) == [1, 2, 3, 4, 5]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val/target_recognition" in r for r in rows) and any("val/val_loss" in r for r in rows)
+    model = from_pretrained(run / "step-000005" / "model")
+    assert model.has_adapters and model.config.processor["template"]["document"] == "[{label}] {text}\n"
+    code, out = call(
+        ["predict", "-c", str(run / "step-000005" / "model"), "--index", str(data / "index"), "-t", "Hand me a tool.",
+         "-i", str(next((data / "ds" / "images").iterdir())), "--json"], capsys, monkeypatch,
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out.splitlines()[-1])["retrieved"]
+
+
+def test_sigkill_and_resume_reproduce_the_uninterrupted_run(data, tmp_path) -> None:
+    sets = overrides(data, tmp_path / "a", "steps=6", "save_every=3", "eval_every=0", "data.val_records=0")
+    cfg = load_config(TINY, sets)
+    Trainer(cfg, progress=False).run()
+    reference = losses(cfg.run_dir)
+    # the same run in a child that SIGKILLs itself right after step 4 (its step-3 checkpoint is the latest).
+    sets_b = overrides(data, tmp_path / "b", "steps=6", "save_every=3", "eval_every=0", "data.val_records=0")
+    code = (
+        f"import torch; torch.set_num_threads({torch.get_num_threads()}); "  # the same reduction order as here
+        "from prg.train.config import load_config; from prg.train.trainer import Trainer; "
+        f"Trainer(load_config({str(TINY)!r}, {sets_b!r}), progress=False, kill_at_step=4).run()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    run_b = tmp_path / "b" / "tiny"
+    assert (run_b / "latest").read_text().strip() == "step-000003"
+    Trainer(load_config(TINY, sets_b), resume=True, progress=False).run()
+    resumed = losses(run_b)
+    assert sorted(resumed) == sorted(reference) == [1, 2, 3, 4, 5, 6]
+    for step in reference:
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-5, abs=1e-6), step
+    # the two final models compute the same thing (their parameters can differ where the loss does not depend on
+    # them: a key bias of attention has a ~0 gradient that Adam's normalisation turns into full-size noise steps)
+    from prg.data.torch.collate import collate
+    from prg.train.data import validation_items
+
+    a = from_pretrained(cfg.run_dir / "step-000006" / "model").eval()
+    b = from_pretrained(run_b / "step-000006" / "model").eval()
+    items, _ = validation_items(load_config(TINY, [*sets_b, "data.val_records=2", "data.val_split=train"]))
+    batch = {k: v for k, v in collate(items, a.processor).items() if isinstance(v, torch.Tensor)}
+    with torch.no_grad():
+        la, lb = a(batch), b(batch)
+    for key in ("lm_loss", "grasp_loss"):
+        assert float(la[key]) == pytest.approx(float(lb[key]), rel=1e-5), key
+
+
+def test_overfitting_one_batch_drives_the_loss_down(data, tmp_path) -> None:
+    from prg.train.data import build_stream
+
+    extra = ["steps=40", "save_every=0", "eval_every=0", "data.augment=false", "optim.warmup_steps=0"]
+    extra += ["optim.schedule=constant", "optim.lr=3e-3", "model.adapter=none"]
+    cfg = load_config(TINY, overrides(data, tmp_path, *extra))
+    fixed: dict = {}
+
+    class Same:
+        def __init__(self, stream):
+            self.stream = stream
+
+        def next_batch(self):
+            if not fixed:
+                fixed.update(self.stream.next_batch())
+            return dict(fixed)
+
+        def state_dict(self):
+            return {}
+
+        def load_state_dict(self, state):
+            pass
+
+    result = Trainer(cfg, stream_factory=lambda c, m, r, w: Same(build_stream(c, m, r, w)), progress=False).run()
+    assert result.losses[-1] < 0.5 * result.losses[0], result.losses
+
+
+def test_nan_loss_stops_naming_the_step_and_records(data, tmp_path) -> None:
+    from prg.train.data import build_stream
+
+    cfg = load_config(TINY, overrides(data, tmp_path, "steps=6", "save_every=2", "eval_every=0"))
+
+    class Poisoned:
+        def __init__(self, stream):
+            self.stream, self.n = stream, 0
+
+        def next_batch(self):
+            batch = self.stream.next_batch()
+            self.n += 1
+            if self.n == 3:
+                batch["sam_pixel_values"] = torch.full_like(batch["sam_pixel_values"], float("nan"))
+                batch["pixel_values"] = torch.full_like(batch["pixel_values"], float("nan"))
+            return batch
+
+        def state_dict(self):
+            return self.stream.state_dict()
+
+        def load_state_dict(self, state):
+            self.stream.load_state_dict(state)
+
+    with pytest.raises(TrainError, match=r"at step 3 \(records \[") as err:
+        Trainer(cfg, stream_factory=lambda c, m, r, w: Poisoned(build_stream(c, m, r, w)), progress=False).run()
+    assert "step-000002" in str(err.value)
+    assert (cfg.run_dir / "latest").read_text().strip() == "step-000002"
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(data, tmp_path, monkeypatch) -> None:
+    import prg.train.trainer as tr
+
+    cfg = load_config(TINY, overrides(data, tmp_path, "steps=4", "save_every=2", "eval_every=0", "data.val_records=0"))
+    calls = {"n": 0}
+    real = tr.save_optimizer
+
+    def full(optimizer, folder):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real(optimizer, folder)
+
+    monkeypatch.setattr(tr, "save_optimizer", full)
+    with pytest.raises(TrainError, match=r"No space left on device.*previous one is intact"):
+        Trainer(cfg, progress=False).run()
+    assert (cfg.run_dir / "latest").read_text().strip() == "step-000002"
+    assert not list(cfg.run_dir.glob(".staging-*"))
+    from_pretrained(cfg.run_dir / "step-000002" / "model")
+
+
+def test_bad_configs_fail_before_training(data, tmp_path, capsys, monkeypatch) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['stpes'\].*valid keys: .*'steps'"):
+        load_config(TINY, ["stpes=3"])
+    with pytest.raises(ConfigError, match=r"optim.lr must be a number"):
+        load_config(TINY, ["optim.lr=fast"])
+    bad = tmp_path / "bad_ds"
+    bad.mkdir()
+    (bad / "dataset.json").write_text("{}")
+    sets = overrides(data, tmp_path, f"data.sources=[{{path: {bad}, kind: prg}}]")
+    code, out = call(["train", "--config", str(TINY), *[f"--set={s}" for s in sets]], capsys, monkeypatch)
+    assert code == 1 and "does not validate" in out and "Traceback" not in out
+    assert not (tmp_path / "tiny").exists()  # nothing was started
+
+
+def test_resume_refuses_another_architecture_and_a_taken_folder(data, tmp_path) -> None:
+    sets = overrides(data, tmp_path, "steps=2", "save_every=0", "eval_every=0", "data.val_records=0")
+    Trainer(load_config(TINY, sets), progress=False).run()
+    with pytest.raises(TrainError, match="already holds a run"):
+        Trainer(load_config(TINY, sets), progress=False).run()
+    other = load_config(TINY, [*sets, "model.adapter=lora", "steps=4"])
+    with pytest.raises(TrainError, match="another model section"):
+        Trainer(other, resume=True, progress=False).run()
+    with pytest.raises(TrainError, match="no complete checkpoint"):
+        Trainer(load_config(TINY, overrides(data, tmp_path / "empty")), resume=True, progress=False).run()
