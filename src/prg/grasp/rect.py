@@ -102,6 +102,32 @@ class GraspRect:
         """Scale about the image origin (resizing an image by ``s`` scales its grasps this way)."""
         return GraspRect(self.x * s, self.y * s, self.width * s, self.height * s, self.angle, self.quality)
 
+    def flipped(self, axis: str, shape: tuple[int, int]) -> GraspRect:
+        """The rectangle in the mirrored image: ``axis="x"`` is ``np.fliplr`` (left-right), ``"y"`` is
+        ``np.flipud``; ``shape`` is the image's ``(H, W)``. Integer coordinates are pixel centres, so ``x``
+        maps to ``W - 1 - x``; a mirror reverses the sense of rotation, so the angle becomes ``-angle``."""
+        h, w = shape
+        if axis == "x":
+            return GraspRect(w - 1 - self.x, self.y, self.width, self.height, -self.angle, self.quality)
+        if axis == "y":
+            return GraspRect(self.x, h - 1 - self.y, self.width, self.height, -self.angle, self.quality)
+        raise ValueError(f"axis must be 'x' or 'y', got {axis!r}")
+
+    def rot90(self, k: int, shape: tuple[int, int]) -> GraspRect:
+        """The rectangle in ``np.rot90(image, k)``: ``k`` quarter turns counter-clockwise on screen (negative
+        ``k`` turns clockwise) of an image of ``shape`` ``(H, W)``. The angle grows by ``k * pi/2``; the image
+        becomes ``W x H`` for odd ``k``."""
+        h, w = shape
+        k %= 4
+        x, y = self.x, self.y
+        if k == 1:
+            x, y = y, w - 1 - x
+        elif k == 2:
+            x, y = w - 1 - x, h - 1 - y
+        elif k == 3:
+            x, y = h - 1 - y, x
+        return GraspRect(x, y, self.width, self.height, self.angle + k * _HALF_PI, self.quality)
+
     # ------------------------------------------------------------- conversions
     @classmethod
     def from_corners(cls, points: Sequence[Sequence[float]] | np.ndarray, quality: float | None = None) -> GraspRect:
