@@ -108,14 +108,23 @@ def _published(directory: Path, force: bool = True) -> Iterator[Path]:
         raise
 
 
-def save_pretrained(model: PRGModel, directory: str | Path, trainable_only: bool = True, force: bool = True) -> Path:
+def save_pretrained(
+    model: PRGModel,
+    directory: str | Path,
+    trainable_only: bool = True,
+    force: bool = True,
+    dtype: torch.dtype | None = None,
+) -> Path:
     """Write ``config.json`` (with the processor), ``model.safetensors`` and ``tokenizer/`` as ``directory``.
 
     The folder is written beside ``directory`` and renamed into place (see :func:`_published`); an existing
-    checkpoint there is replaced unless ``force=False``. Returns ``directory``.
+    checkpoint there is replaced unless ``force=False``. ``dtype`` stores floating tensors in that type (e.g.
+    bfloat16 for a checkpoint that ships; loading casts them to the model's dtype). Returns ``directory``.
     """
     directory = Path(directory)
     tensors = _unshare(state_to_save(model, trainable_only))
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     with _published(directory, force) as stage:
         save_file({k: v.cpu() for k, v in tensors.items()}, str(stage / WEIGHTS_NAME), metadata={"format": FORMAT})
         model.tokenizer.save_pretrained(str(stage / TOKENIZER_DIR))

@@ -42,6 +42,7 @@ class DataConfig:
     val_split: str = "val"
     val_records: int = 32  # val records for the periodic validation
     seed: int = 0
+    num_workers: int = 0  # DataLoader processes that load, augment and collate ahead of the GPU
 
 
 @dataclass
@@ -87,6 +88,7 @@ class TrainConfig:
     eval_every: int = 0  # 0: only at the end
     save_every: int = 0  # 0: only at the end
     keep_last: int = 2
+    max_minutes: float | None = None  # stop (with a checkpoint) once this much wall time has passed
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -66,7 +66,13 @@ def build_model(cfg: TrainConfig) -> Any:
 
     m = cfg.model
     if m.init is not None:  # a later stage: what the earlier one trained is kept (config.trained) when frozen now
-        model = from_pretrained(m.init, base=m.base or None)
+        init = Path(m.init)
+        if (init / "latest").is_file():  # a run folder: its newest checkpoint's model
+            found = latest_checkpoint(init)
+            if found is None:
+                raise TrainError(f"model.init: {init} holds no complete checkpoint")
+            init = found / "model"
+        model = from_pretrained(init, base=m.base or None)
         if model.config.train_encoder and not m.train_encoder:
             model.freeze_encoder()
         model.freeze(m.freeze, trained=True)
@@ -100,16 +106,18 @@ def build_model(cfg: TrainConfig) -> Any:
     return model
 
 
-def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
-    """Linear warmup to the base LR, then cosine down to ``min_lr_ratio`` (or constant)."""
+def lr_lambda(cfg: TrainConfig, horizon: dict[str, int] | None = None) -> Callable[[int], float]:
+    """Linear warmup to the base LR, then cosine down to ``min_lr_ratio`` (or constant) at ``horizon["steps"]``
+    (``cfg.steps`` unless a time budget shortened it)."""
     o = cfg.optim
+    h = horizon if horizon is not None else {"steps": cfg.steps}
 
     def f(step: int) -> float:
         if o.warmup_steps and step < o.warmup_steps:
             return (step + 1) / o.warmup_steps
         if o.schedule == "constant":
             return 1.0
-        span = max(1, cfg.steps - o.warmup_steps)
+        span = max(1, h["steps"] - o.warmup_steps)
         t = min(1.0, (step - o.warmup_steps) / span)
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
@@ -165,7 +173,8 @@ class Trainer:
         no_decay = [p for p in params if p.ndim < 2]
         groups = [{"params": decay, "weight_decay": cfg.optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=cfg.optim.betas)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
+        horizon = {"steps": cfg.steps}  # shortened once the speed is known when max_minutes bounds the run
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, horizon))
         if acc.is_main_process and self.stream_factory is None:
             from prg.train.data import prepare_data
 
@@ -223,6 +232,9 @@ class Trainer:
                         parts[k] = parts.get(k, 0.0) + float(out[k].detach()) / cfg.grad_accum
                 losses.append(step_loss)
                 done = step + 1
+                if cfg.max_minutes is not None and done - start_step == 20:  # fit the cosine into the budget
+                    per_step = (time.perf_counter() - t0) / 20
+                    horizon["steps"] = min(cfg.steps, start_step + int(60 * cfg.max_minutes / per_step))
                 if cfg.log_every and (done % cfg.log_every == 0 or done == cfg.steps):
                     lr = scheduler.get_last_lr()[0]
                     rate = (done - start_step) / max(1e-9, time.perf_counter() - t0)
@@ -230,7 +242,8 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{step_loss:.4f}")
-                is_last = done == cfg.steps
+                out_of_time = cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes
+                is_last = done == cfg.steps or out_of_time
                 if self.validate_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or is_last):
                     metrics = self.validate_fn(acc.unwrap_model(wrapped), done)
                     logger.log(done, {f"val/{k}": v for k, v in metrics.items()})
@@ -242,12 +255,15 @@ class Trainer:
                     acc.wait_for_everyone()
                 if self.kill_at_step is not None and done == self.kill_at_step:
                     os.kill(os.getpid(), 9)  # the crash the resume test recovers from
+                if out_of_time:
+                    print(f"stopping at step {done}: max_minutes={cfg.max_minutes} reached", file=sys.stderr)
+                    break
         finally:
             if bar is not None:
                 bar.close()
             logger.close()
         acc.wait_for_everyone()
-        return TrainResult(run_dir, cfg.steps, last_ckpt, losses, metrics)
+        return TrainResult(run_dir, start_step + len(losses), last_ckpt, losses, metrics)
 
     def _oom_message(self) -> str:
         c = self.cfg
@@ -262,7 +278,7 @@ class Trainer:
             return self.stream_factory(self.cfg, model, rank, world)
         from prg.train.data import build_stream
 
-        return build_stream(self.cfg, model, rank, world)
+        return build_stream(self.cfg, model, rank, world, num_workers=self.cfg.data.num_workers)
 
     def _check_run_dir(self, run_dir: Path) -> Path | None:
         """The checkpoint to resume from; refuses to train over another run's folder by accident."""

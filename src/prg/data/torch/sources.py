@@ -24,10 +24,12 @@ from prg.data.readers.common import ConvertReport
 from prg.data.readers.llava import read_llava_instruct
 from prg.data.schema import PRGRecord, VQASample, count_pose_tokens
 from prg.data.torch.augment import AugmentConfig, augment_item, item_rng
+from prg.data.torch.citations import align_citations
 from prg.data.torch.retrieval_cache import RetrievalCache, cache_path, read_retrieval_cache
 from prg.data.torch.scene_qa import scene_qa
 from prg.grasp.rect import GraspRect
 from prg.model.processor import PromptDocument, to_rgb_array
+from prg.retrieval.rules import clause_groups
 
 __all__ = [
     "GRASP_INSTRUCTIONS",
@@ -112,6 +114,7 @@ class RecordSource:
         self.records: list[tuple[int, PRGRecord]] = []
         self.ids: list[str] = []
         self._caches: list[RetrievalCache | None] = []
+        self._groups: list[dict[str, str]] = []  # clause -> rule, to make answers cite what the prompt shows
         for i, root in enumerate(self.roots):
             info = read_info(root)
             recs = [r for r in iter_records(root) if wanted is None or r.split in wanted]
@@ -122,6 +125,7 @@ class RecordSource:
                 for r in recs:  # fail now, not in a worker an hour into training
                     cache.documents(r)
             self._caches.append(cache)
+            self._groups.append(clause_groups(root) if cache is not None else {})
             for r in recs:
                 self.records.append((i, r))
                 self.ids.append(f"{info.name}/{r.id}" if len(self.roots) > 1 else r.id)
@@ -145,13 +149,18 @@ class RecordSource:
             instruction = self.instructions[int(rng.integers(len(self.instructions)))]
         rects = [[g.to_rect() for g in o.grasps] for o in record.target_objects()]
         image, rects, _, _ = augment_item(load_image(self.roots[root_i], record), rects, self.augment, rng)
+        documents = self.documents(index)
+        answer = record.answer
+        if documents and self._groups[root_i]:
+            gold = [(d.doc_id, d.clause) for d in record.documents]
+            answer = align_citations(answer, gold, [d.label for d in documents], self._groups[root_i])
         return TrainItem(
             id=self.ids[index],
             source=self.name,
             image=image,
             instruction=instruction,
-            documents=self.documents(index),
-            answer=record.answer,
+            documents=documents,
+            answer=answer,
             pose_rects=rects,
         )
 

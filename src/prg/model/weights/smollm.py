@@ -62,7 +62,15 @@ class SmolLMCacheWarning(UserWarning):
 
 
 def smollm2_gguf_path() -> Path:
-    """Path of the packaged ``SmolLM2-135M-Instruct.Q4_1.gguf``; ``ImportError`` naming the pip command if absent."""
+    """Path of the packaged ``SmolLM2-135M-Instruct.Q4_1.gguf``; ``ImportError`` naming the pip command if absent.
+
+    ``$PRG_SMOLLM2_GGUF`` points at the file directly (hosts where the package cannot be installed, e.g. an
+    offline GPU machine the file was copied to)."""
+    override = os.environ.get("PRG_SMOLLM2_GGUF")
+    if override:
+        if not Path(override).is_file():
+            raise ImportError(f"PRG_SMOLLM2_GGUF={override}: no such file")
+        return Path(override)
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"SmolLM2 weights not found: the '{GGUF_PACKAGE}' package is missing ({INSTALL_HINT})")
