@@ -605,6 +605,24 @@ def paper_gpu_h200(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), tests])
 
 
+@section("train-small-first")
+def train_small_first(r: Results) -> str:
+    t = r("train_small_h200_first")
+    s1, s2 = t["stage1"], t["stage2_partial"]
+    v = s1["val"]
+    return (
+        f"{t['date']}, lent {t['device']}: `{t['command']}`. Data: {t['data']}; batch {t['batch_size']},"
+        f" {t['mixed_precision']}, {t['adapter']}. Stage 1 ran at {s1['steps_per_s']:.2f} steps/s: loss"
+        f" {s1['first']['loss']:.2f} -> {s1['last']['loss']:.2f} (LM {s1['first']['lm_loss']:.2f} ->"
+        f" {s1['last']['lm_loss']:.2f}, grasp maps {s1['first']['grasp_loss']:.3f} -> {s1['last']['grasp_loss']:.3f})"
+        f" over {s1['last']['step']} steps. Its validation on {v['n']:.0f} val records: answers with the right"
+        f" number of `[POSE]` {100 * v['format_ok']:.0f}%, target recognition {100 * v['target_recognition']:.0f}%,"
+        f" grasp success {100 * v['grasp_success']:.0f}% (goals 90% / 80%). Stage 2 reached step"
+        f" {s2['last']['step']} at {s2['steps_per_s']:.2f} steps/s before the command limit. {t['outcome']}; not"
+        f" shipped: {t['not_shipped_because']}."
+    )
+
+
 # --------------------------------------------------------------------------- the machinery
 def wrap_block(text: str) -> str:
     """Fill each prose paragraph and list item of a block to WIDTH; tables stay as they are."""

@@ -59,6 +59,17 @@ def run_demo(
     from prg.viz import caption, draw_grasps, result_overlay
 
     out = Path(out_dir)
+    # every argument is checked before minutes are spent making data
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    from prg.retrieval.embed import text_embedder_names
+
+    if embedder.split("-")[0] not in text_embedder_names():
+        raise ValueError(f"unknown text embedder {embedder!r}; known: {text_embedder_names()}")
+    if checkpoint is not None:
+        from prg.model.checkpoint import read_checkpoint_config
+
+        read_checkpoint_config(checkpoint)
     ds, idx = out / "dataset", out / "index"
     if not (ds / "dataset.json").exists():
         generate(ds, SynthConfig(n=n, seed=seed), progress=progress)

@@ -126,3 +126,21 @@ def test_tied_embeddings_are_saved_once(tmp_path: Path) -> None:
     stored = load_file(str(tmp_path / "model.safetensors"))
     copies = [k for k, v in stored.items() if v.shape == emb.shape and torch.equal(v, emb.detach())]
     assert copies == ["vlm.language_model.model.embed_tokens.weight"]
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import prg.model.checkpoint as ck
+
+    first = build_tiny_prg_model()
+    save_pretrained(first, tmp_path / "ckpt")
+    second = build_tiny_prg_model(seed=3)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck, "save_file", full)
+    with pytest.raises(OSError, match="No space"):
+        save_pretrained(second, tmp_path / "ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging folder left behind
+    monkeypatch.undo()
+    assert_same(first, from_pretrained(tmp_path / "ckpt"))

@@ -217,6 +217,11 @@ def register_text_embedder(name: str, factory: Callable[..., TextEmbedder]) -> N
     _REGISTRY[name] = factory
 
 
+def text_embedder_names() -> list[str]:
+    """Names :func:`get_text_embedder` knows."""
+    return sorted(_REGISTRY)
+
+
 def get_text_embedder(name: str = "minilm", **kwargs: Any) -> TextEmbedder:
     """Build a text embedder by name (``"minilm"``, the default, or ``"hashing"``); ``kwargs`` go to it."""
     try:
