@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -36,6 +37,8 @@ def train(
     cfg = load_config(config, sets)
     _check_data(cfg)
     result = Trainer(cfg, resume=resume is not None, progress=not quiet).run()
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun / accelerate launch only the main process reports
+        return
     last = f"{result.losses[-1]:.4f}" if result.losses else "-"
     console.print(
         f"trained {result.steps} step(s) into {escape(str(result.run_dir))}; last loss {last}; "

@@ -45,6 +45,9 @@ from prg.train.state import (
 __all__ = ["TrainError", "TrainResult", "Trainer", "build_model", "lr_lambda"]
 
 
+_PARTS = ("lm_loss", "grasp_loss", "balance_loss")
+
+
 class TrainError(RuntimeError):
     """Training cannot go on (NaN loss, out of memory, a resume folder of another run); the message says why."""
 
@@ -149,12 +152,19 @@ class Trainer:
 
     # -- setup ----------------------------------------------------------------------------------------------
     def _accelerator(self) -> Any:
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
         mp = self.cfg.mixed_precision
         if mp == "auto":
             mp = "bf16" if torch.cuda.is_available() else "no"
-        return Accelerator(gradient_accumulation_steps=self.cfg.grad_accum, mixed_precision=mp)
+        # a batch without [POSE] (scene Q&A, VQA) leaves the grasp head out of the graph
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+        return Accelerator(
+            gradient_accumulation_steps=self.cfg.grad_accum,
+            mixed_precision=mp,
+            kwargs_handlers=[ddp],
+            cpu=not torch.cuda.is_available(),  # several CPU processes (torchrun) then join with gloo
+        )
 
     def run(self) -> TrainResult:
         cfg = self.cfg
@@ -194,7 +204,9 @@ class Trainer:
         start_step = 0
         if resume_from is not None:
             start_step = self._restore(resume_from, model, optimizer, scheduler, stream)
-        wrapped, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+        # the scheduler stays unwrapped: accelerate's wrapper steps it once per process, PRG's schedule counts
+        # optimizer steps whatever the process count
+        wrapped, optimizer = acc.prepare(model, optimizer)
         logger = _Logger(run_dir, acc.is_main_process, start_step)
         losses: list[float] = []
         last_ckpt = resume_from
@@ -224,12 +236,16 @@ class Trainer:
                         acc.backward(loss)
                         if acc.sync_gradients and cfg.optim.grad_clip > 0:
                             acc.clip_grad_norm_(params, cfg.optim.grad_clip)
-                        optimizer.step()
-                        scheduler.step() if acc.sync_gradients else None
+                        optimizer.step()  # accelerate skips it until the last micro-batch of the step
                         optimizer.zero_grad(set_to_none=True)
-                    step_loss += loss.item() / cfg.grad_accum
-                    for k in ("lm_loss", "grasp_loss", "balance_loss"):
-                        parts[k] = parts.get(k, 0.0) + float(out[k].detach()) / cfg.grad_accum
+                    # the mean over every process's micro-batch: the same number one process with
+                    # (processes x grad_accum) accumulation steps would log
+                    terms = torch.stack([loss.detach(), *(out[k].detach() for k in _PARTS)])
+                    terms = acc.reduce(terms, reduction="mean") if acc.num_processes > 1 else terms
+                    step_loss += float(terms[0]) / cfg.grad_accum
+                    for k, v in zip(_PARTS, terms[1:].tolist(), strict=True):
+                        parts[k] = parts.get(k, 0.0) + v / cfg.grad_accum
+                scheduler.step()
                 losses.append(step_loss)
                 done = step + 1
                 if cfg.max_minutes is not None and done - start_step == 20:  # fit the cosine into the budget
