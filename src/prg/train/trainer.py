@@ -252,7 +252,7 @@ class Trainer:
                     per_step = (time.perf_counter() - t0) / 20
                     horizon["steps"] = min(cfg.steps, start_step + int(60 * cfg.max_minutes / per_step))
                 if cfg.log_every and (done % cfg.log_every == 0 or done == cfg.steps):
-                    lr = scheduler.get_last_lr()[0]
+                    lr = float(scheduler.get_last_lr()[0])
                     rate = (done - start_step) / max(1e-9, time.perf_counter() - t0)
                     logger.log(done, {"loss": step_loss, **parts, "lr": lr, "steps_per_s": rate})
                 if bar is not None:
