@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from prg.cli.main import main
+from tests.cli_run import run_main
 
 
 def call(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["prg", *args])
-    monkeypatch.delenv("PRG_DEBUG", raising=False)
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_main(args, capsys, monkeypatch)
+    return code, out + err
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prg.cli.main import main
 from prg.model.checkpoint import save_pretrained
 from prg.model.prg_model import build_tiny_prg_model
+from tests.cli_run import run_main
 
 INTRINSICS = '{"fx": 300, "fy": 300, "cx": 40, "cy": 30}'
 
@@ -46,15 +46,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def call(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
     """Run ``prg ARGS`` in this process through the real entry point (its error handling included)."""
-    monkeypatch.setattr(sys, "argv", ["prg", *args])
-    monkeypatch.delenv("PRG_DEBUG", raising=False)
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_main(args, capsys, monkeypatch)
 
 
 def test_predict_json_overlay_and_docs(files, capsys, monkeypatch, tmp_path: Path) -> None:

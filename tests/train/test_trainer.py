@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from prg.cli.main import main
 from prg.model.checkpoint import from_pretrained
 from prg.train.config import ConfigError, load_config
 from prg.train.trainer import Trainer, TrainError
+from tests.cli_run import run_main
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "configs" / "train" / "tiny.yaml"
@@ -50,15 +50,8 @@ def losses(run_dir: Path) -> dict[int, float]:
 
 
 def call(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["prg", *args])
-    monkeypatch.delenv("PRG_DEBUG", raising=False)
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_main(args, capsys, monkeypatch)
+    return code, out + err
 
 
 def test_cli_trains_a_loadable_checkpoint_that_predicts(data, tmp_path, capsys, monkeypatch) -> None:
