@@ -171,3 +171,18 @@ def test_bad_processor_settings_fail_early() -> None:
         ProcessorConfig.from_dict({"templat": {}})
     with pytest.raises(ValueError, match="uint8"):
         fit_images([np.zeros((4, 4, 3), np.float32)], build_tiny_prg_model().vlm.geometry)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_an_image_at_the_tower_size_is_not_resampled(mode: str) -> None:
+    """The shortcut for S x S inputs gives what the resize would (a same-size resize samples pixel centres)."""
+    import torch.nn.functional as F
+
+    from prg.model.processor import TowerGeometry
+
+    rgb = np.random.default_rng(5).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    got, (meta,) = fit_images([rgb], TowerGeometry(48), mode)
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    ref = F.interpolate(x, size=(48, 48), mode=mode, align_corners=False, antialias=True).clamp(0, 1)
+    torch.testing.assert_close(got, (ref - 0.5) / 0.5, rtol=0, atol=1e-6)
+    assert meta.resized == (48, 48)

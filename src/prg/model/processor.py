@@ -168,8 +168,9 @@ def fit_images(
         meta = fit_geometry(rgb.shape[0], rgb.shape[1], size)
         rh, rw = meta.resized
         pixels = torch.from_numpy(rgb).to(work).permute(2, 0, 1)[None].float() / 255.0
-        resized = F.interpolate(pixels, size=(rh, rw), mode=resample, align_corners=False, antialias=True)
-        out[i, :, :rh, :rw] = resized[0].clamp(0.0, 1.0)
+        if (rh, rw) != rgb.shape[:2]:  # an image already at the tower's size is used as it is (the resize is exact)
+            pixels = F.interpolate(pixels, size=(rh, rw), mode=resample, align_corners=False, antialias=True)
+        out[i, :, :rh, :rw] = pixels[0].clamp(0.0, 1.0)
         metas.append(meta)
     return (out - mean) / std, metas
 
