@@ -137,7 +137,8 @@ def run_demo(
                 f"Instruction: {rec.instruction}",
                 f"Retrieved rule: {quote[:400]}",
                 f"Reference answer: {rec.answer}",
-                "Red: annotated grasps on the target (the model that predicts them is the next stage).",
+                "Red: the target's annotated grasps (no trained model ships yet;"
+                " prg demo --checkpoint CKPT draws a model's).",
             ]
             pic = out / f"{rec.id}.png"
             caption(img, lines).save(pic)
