@@ -116,6 +116,9 @@ def result_overlay(image: Image.Image | np.ndarray, result: object, show_text: b
         lines.append("Cited but not retrieved: " + ", ".join(result.unresolved_citations))
     if not result.grasps:
         lines.append("No grasp: the answer has no [POSE].")
+    for i, grasps in enumerate(result.grasps, start=1):
+        if not grasps:
+            lines.append(f"[POSE] {i}: no grasp scored above the decoder's threshold.")
     return caption(img, lines)
 
 

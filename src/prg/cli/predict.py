@@ -126,6 +126,8 @@ def _print(res: Any) -> None:
     if not res.grasps:
         console.print("  no grasp (the answer has no [POSE])")
     for i, grasps in enumerate(res.grasps, start=1):
+        if not grasps:
+            console.print(f"  [POSE] {i}: no grasp scored above the decoder's threshold")
         for j, g in enumerate(grasps, start=1):
             console.print(
                 f"  grasp {i}.{j}: x={g.x:.1f} y={g.y:.1f} width={g.width:.1f} height={g.height:.1f} "
