@@ -634,7 +634,7 @@ def train_step_cpu(r: Results) -> str:
         f" ({am['trainable_parameters']:,} trainable), LoRA at the same budget {lora['s_per_step_p50']:.2f} s/step"
         f" ({lora['trainable_parameters']:,}): **{t['am_over_lora']:.2f}x** on the CPU (goal <= 1.25x). The same"
         " script on the GPU is the figure that counts; the earlier plain-loop measurement there was 3.3x, which"
-        " points at kernel launches (the router's small operators per wrapped layer), not arithmetic."
+        " suggests (unverified: run it with --profile there) kernel launches of the router's small operators."
     )
 
 
