@@ -22,7 +22,7 @@ if [ -n "${PRG_RETRIEVAL_CACHE:-}" ]; then
   mkdir -p "$DS/retrieval" && cp "$PRG_RETRIEVAL_CACHE" "$DS/retrieval/default.jsonl"
 elif [ ! -f "$DS/retrieval/default.jsonl" ]; then
   $PRG index build "$DS/documents" --out "$WORK/index"
-  $PY -m prg.data.torch.build_cache "$DS" --index "$WORK/index" -k 3
+  $PRG data retrieval-cache "$DS" --index "$WORK/index" -k 3
 fi
 common=(--set "output_dir=$WORK/runs" --set "data.index=$WORK/index"
         --set "data.sources=[{path: $DS, kind: prg, rate: 4}, {path: $DS, kind: scene_qa, rate: 1}]")

@@ -232,3 +232,19 @@ def compose(
     console.print(f"wrote {escape(str(out))} ({rec.id}, {len(rec.objects)} object(s), rule {rule}, target: {target})",
                   highlight=False)  # fmt: skip
     console.print(f"instruction: {escape(rec.instruction)}", highlight=False)
+
+
+@app.command("retrieval-cache")
+def retrieval_cache(
+    dataset: Path = typer.Argument(..., help="PRG dataset folder."),
+    index: Path = typer.Option(..., "--index", help="Document index folder (prg index build)."),
+    k: int = typer.Option(5, "-k", min=1, help="Chunks per record (the prompts' k_docs)."),
+    name: str = typer.Option("default", "--name", help="Cache name: DATASET/retrieval/NAME.jsonl."),
+    text_only: bool = typer.Option(False, "--text-only", help="Ignore the index's scene tagger."),
+) -> None:
+    """Retrieve once for every record and cache it beside the dataset: training prompts hold what the real
+    retriever returns (docs/training_data.md)."""
+    from prg.data.torch.build_cache import main as build
+
+    args = [str(dataset), "--index", str(index), "-k", str(k), "--name", name] + (["--text-only"] if text_only else [])
+    build(args)

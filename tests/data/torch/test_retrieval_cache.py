@@ -59,7 +59,7 @@ def test_missing_cache_names_file_and_command(tiny_dataset: Path) -> None:
         RecordSource(tiny_dataset)
     msg = str(e.value)
     assert str(tiny_dataset / "retrieval" / "default.jsonl") in msg
-    assert "python -m prg.data.torch.build_cache" in msg and "--index" in msg
+    assert "prg data retrieval-cache" in msg and "--index" in msg
     assert len(RecordSource(tiny_dataset, retrieval=None)) == 3  # no documents asked for: no cache needed
 
 
@@ -119,6 +119,25 @@ def test_with_a_real_index(tiny_dataset: Path, tmp_path: Path) -> None:
     assert main([str(tiny_dataset), "--index", str(tmp_path / "index"), "-k", "3", "--name", "cli"]) == 0
     cli = read_retrieval_cache(cache_path(tiny_dataset, "cli"))
     assert cli.entries == cache.entries and cli.header["k"] == 3
+    # and so does the prg command it names
+    from typer.testing import CliRunner
+
+    from prg.cli.main import app
+
+    args = [
+        "data",
+        "retrieval-cache",
+        str(tiny_dataset),
+        "--index",
+        str(tmp_path / "index"),
+        "-k",
+        "3",
+        "--name",
+        "prg",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert read_retrieval_cache(cache_path(tiny_dataset, "prg")).entries == cache.entries
 
 
 def test_build_is_atomic(tiny_dataset: Path) -> None:

@@ -63,7 +63,7 @@ def cache_path(dataset_root: str | Path, name: str = "default") -> Path:
 def build_command(dataset_root: str | Path, name: str = "default") -> str:
     """The shell command that builds a cache (for error messages)."""
     tail = "" if name == "default" else f" --name {name}"
-    return f"python -m prg.data.torch.build_cache {dataset_root} --index INDEX -k 5{tail}"
+    return f"prg data retrieval-cache {dataset_root} --index INDEX -k 5{tail}"
 
 
 def instruction_key(instruction: str) -> str:
