@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from prg.data.dataset import iter_records, load_depth, load_image, load_mask
 from prg.data.synth.generate import SynthConfig, generate
@@ -20,13 +18,7 @@ from prg.train.tagger import train_tagger
 ALL_SPLITS = ("train", "val", "test", "zero_shot_task", "zero_shot_industry")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """One torch thread: this tiny net runs many times slower with two threads on a busy two-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
