@@ -3,11 +3,15 @@
     python benchmarks/bench_train.py --preset small --batch 2 --tokens 256 --steps 3 \
         --out benchmarks/results/train_step_cpu.json
     python benchmarks/bench_train.py --preset small --batch 32 --tokens 400 --device cuda   # on a GPU (bf16 autocast)
+    python benchmarks/bench_train.py --preset paper --random-weights --batch 4 --tokens 1962 --device cuda \
+        --out benchmarks/results/train_step_paper_h200.json       # the seed's architecture, random bf16 weights
 
 One synthetic batch (random token ids around the image slots, one ``[POSE]`` per sample, random grasp targets) goes
 through ``PRGModel.forward``, backward and an AdamW step, as in ``prg train``. Reported per adapter: median seconds
 per step, tokens/s, trainable parameters, and (on CUDA) peak memory; the ratio AdaptiveMixture / LoRA is the
-figure (issue goal: <= 1.25). ``--profile`` prints the top operators of one step per adapter.
+figure (issue goal: <= 1.25). ``--profile`` prints the top operators of one step per adapter. On CUDA, MFU is
+tokens/s x 4 N / peak bf16 FLOP/s (``--peak-tflops``, 989 for an H100/H200 SXM, dense): with the base frozen a
+token costs 2N FLOPs forward and 2N for the activation gradients (N = the language model's parameters).
 """
 
 from __future__ import annotations
@@ -64,7 +68,11 @@ def make_batch(model: PRGModel, batch: int, tokens: int, device: str) -> dict[st
 
 
 def run(adapter: str, args: argparse.Namespace) -> dict[str, Any]:
-    model = build_prg_model(preset_config(args.preset), device=args.device)
+    kwargs: dict[str, Any] = {"random_weights": True} if args.random_weights else {}
+    config = preset_config(args.preset, **kwargs)
+    if args.device.startswith("cuda") and args.preset == "paper":
+        config.dtype = "bfloat16"
+    model = build_prg_model(config, device=args.device)
     am = AdaptiveMixtureConfig(n_experts=4, rank=8, top_k=2)
     if adapter == "adaptive_mixture":
         model.apply_adaptive_mixture(am)
@@ -73,6 +81,8 @@ def run(adapter: str, args: argparse.Namespace) -> dict[str, Any]:
         model.apply_lora(
             {"r": base.r, "lora_alpha": base.lora_alpha, "target_modules": sorted(base.target_modules or [])}
         )
+    if args.grad_ckpt:
+        model.vlm.language_model.gradient_checkpointing_enable()
     model.to(args.device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
@@ -105,6 +115,9 @@ def run(adapter: str, args: argparse.Namespace) -> dict[str, Any]:
         "tokens_per_s": args.batch * args.tokens / statistics.median(times),
         "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
     }
+    n_lm = sum(p.numel() for p in model.vlm.language_model.parameters() if not p.requires_grad)  # the frozen base
+    row["lm_parameters"] = n_lm
+    row["mfu"] = row["tokens_per_s"] * 4 * n_lm / (args.peak_tflops * 1e12) if cuda else None
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -125,6 +138,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--random-weights", action="store_true", help="paper preset: the architecture, no files")
+    ap.add_argument("--grad-ckpt", action="store_true", help="gradient checkpointing in the language model")
+    ap.add_argument("--peak-tflops", type=float, default=989.0)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_step.json"))
     args = ap.parse_args()
     rows = [run(a, args) for a in ("adaptive_mixture", "lora")]
@@ -136,7 +152,11 @@ def main() -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "command": "python benchmarks/bench_train.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "profile")),
+        + " ".join(
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+            for k, v in vars(args).items()
+            if k not in ("out", "profile") and v is not False
+        ),
         "preset": args.preset,
         "batch": args.batch,
         "tokens": args.tokens,
@@ -145,10 +165,13 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'adapter':<18}{'trainable':>12}{'s/step':>9}{'tokens/s':>10}")
+    print(f"{'adapter':<18}{'trainable':>12}{'s/step':>9}{'tokens/s':>10}{'MFU':>7}{'peak GiB':>9}")
     for r in rows:
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
+        peak = f"{r['peak_gib']:.1f}" if r["peak_gib"] is not None else "-"
         print(
             f"{r['adapter']:<18}{r['trainable_parameters']:>12,}{r['s_per_step_p50']:>9.3f}{r['tokens_per_s']:>10.0f}"
+            f"{mfu:>7}{peak:>9}"
         )
     print(f"AdaptiveMixture / LoRA time per step: {ratio:.2f}x   (wrote {args.out})")
 

@@ -187,3 +187,34 @@ def test_overfits_one_example_and_decodes_a_successful_grasp() -> None:
         maps = head(hidden, embeddings, index)[0].numpy()
     decoded = maps_to_rects(GraspMaps.from_stack(maps), k=1, width_scale=50)
     assert decoded and grasp_success(decoded[0], [gt]), decoded
+
+
+def test_device_rasteriser_equals_the_numpy_targets() -> None:
+    """rasterise_rects (what training batches use) draws exactly what target_maps draws, overlaps included."""
+    from prg.model.losses import pack_rects, rasterise_rects
+
+    rng = np.random.default_rng(3)
+    rects = [
+        [
+            GraspRect(*rng.uniform(-5, 101, 2), rng.uniform(4, 60), rng.uniform(2, 25), rng.uniform(-1.6, 1.6))
+            for _ in range(int(rng.integers(0, 7)))
+        ]
+        for _ in range(30)
+    ]
+    params, valid = pack_rects(rects)
+    assert params.shape[0] == 30 and valid.sum() == sum(len(r) for r in rects)
+    fast = rasterise_rects(params, valid, 96, width_scale=80.0, chunk=7)
+    torch.testing.assert_close(fast, target_maps(rects, 96, width_scale=80.0), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="N x R x 5"):
+        rasterise_rects(params[..., :4], valid, 96)
+
+
+def test_dice_term_penalises_a_quality_map_that_stays_near_zero() -> None:
+    target = target_maps([[GraspRect(30, 30, 24, 10, 0.2)]], 64)
+    quiet = target.clone()
+    quiet[:, 0] = 0.01  # the failure of the first run: BCE small, no peak above the decoding threshold
+    plain, _ = grasp_map_loss(quiet, target)
+    with_dice, parts = grasp_map_loss(quiet, target, dice_weight=1.0)
+    assert float(parts["dice"]) > 0.9 and float(with_dice - plain) == pytest.approx(float(parts["dice"]))
+    _, perfect = grasp_map_loss(target, target, dice_weight=1.0)
+    assert float(perfect["dice"]) < 0.01

@@ -240,3 +240,9 @@ def test_random_paper_architecture_needs_no_files() -> None:
     assert model.vlm.num_image_tokens == 16
     assert model.vlm.language_model.config.num_hidden_layers == 2
     assert not any(p.requires_grad for p in model.image_encoder.parameters())
+    # CLIP stays frozen as in LLaVA/LISA fine-tuning (it used to train: ~300M parameters of the 7B run)
+    assert "vlm.vision_tower" in model.config.freeze
+    assert not any(p.requires_grad for p in model.vlm.vision_tower.parameters())
+    assert any(p.requires_grad for p in model.vlm.projector.parameters())
+    model.apply_adaptive_mixture()
+    assert not any(p.requires_grad for p in model.vlm.vision_tower.parameters())

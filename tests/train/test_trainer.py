@@ -210,3 +210,72 @@ def test_resume_refuses_another_architecture_and_a_taken_folder(data, tmp_path) 
         Trainer(other, resume=True, progress=False).run()
     with pytest.raises(TrainError, match="no complete checkpoint"):
         Trainer(load_config(TINY, overrides(data, tmp_path / "empty")), resume=True, progress=False).run()
+
+
+def test_two_stage_recipe_prompt_pretraining_then_fine_tuning(data, tmp_path, capsys, monkeypatch) -> None:
+    """Stage 1 (grasp_prompt, no LM) then stage 2 from it, as scripts/train_small.sh runs the small preset."""
+    ds = data / "ds"
+    s1 = [f"output_dir={tmp_path}", "name=s1", f"data.sources=[{{path: {ds}, kind: grasp_prompt}}]", "steps=3",
+          "batch_size=2", "data.val_split=zero_shot_task", "data.val_records=2", "model.train_encoder=true",
+          "model.dice_weight=1.0",
+          "model.freeze=[vlm.language_model, vlm.vision_tower, vlm.projector, grasp_head.projection]"]  # fmt: skip
+    code, out = call(["train", "--config", str(TINY), "--quiet", *[f"--set={s}" for s in s1]], capsys, monkeypatch)
+    assert code == 0, out
+    rows = [json.loads(x) for x in (tmp_path / "s1" / "metrics.jsonl").read_text().splitlines()]
+    assert any("val/prompt_hit" in r for r in rows)
+    assert all(r["lm_loss"] == 0.0 for r in rows if "lm_loss" in r)
+    first = from_pretrained(tmp_path / "s1" / "step-000003" / "model")
+    assert first.prompt_table is not None and not first.has_adapters
+    assert first.config.prompt_vocab == sorted(first.config.prompt_vocab) and first.config.train_encoder
+    s2 = overrides(data, tmp_path, "name=s2", "steps=2", f"model.init={tmp_path / 's1'}",
+                   "model.unfreeze=[vlm.vision_tower, vlm.projector, grasp_head.projection]",
+                   "model.freeze=[prompt_table]", "model.prompt_distill_weight=1.0",
+                   "data.val_split=zero_shot_task", "data.val_records=2")  # fmt: skip
+    code, out = call(["train", "--config", str(TINY), "--quiet", *[f"--set={s}" for s in s2]], capsys, monkeypatch)
+    assert code == 0, out
+    second = from_pretrained(tmp_path / "s2" / "step-000002" / "model")
+    assert second.has_adapters and not second.config.train_encoder
+    assert "image_encoder" in second.config.trained and "vlm.vision_tower" not in second.config.freeze
+    assert any(p.requires_grad for p in second.vlm.vision_tower.parameters())
+    # F_enc kept its stage-1 weights; the prompt table travelled along
+    torch.testing.assert_close(second.image_encoder.state_dict(), first.image_encoder.state_dict())
+    torch.testing.assert_close(second.prompt_table.state_dict(), first.prompt_table.state_dict())
+    # the split evaluator scores the finished model through the pipeline
+    from prg.train.evaluate import main as evaluate
+
+    assert evaluate([str(tmp_path / "s2" / "step-000002" / "model"), "--dataset", str(ds), "--splits", "train",
+                     "nosuch", "--n", "2", "--out", str(tmp_path / "eval.json")]) == 0  # fmt: skip
+    result = json.loads((tmp_path / "eval.json").read_text())["splits"]
+    assert list(result) == ["train"] and result["train"]["n"] == 2.0 and "target_recognition" in result["train"]
+
+
+def test_prompt_sources_do_not_mix_with_text_sources_and_unfreeze_checks_names(data, tmp_path) -> None:
+    ds = data / "ds"
+    mixed = f"data.sources=[{{path: {ds}, kind: grasp_prompt}}, {{path: {ds}, kind: prg}}]"
+    with pytest.raises(ConfigError, match="do not mix"):
+        load_config(TINY, [mixed])
+    with pytest.raises(ConfigError, match="grasp_prompt"):
+        load_config(TINY, [f"data.sources=[{{path: {ds}, kind: prompts}}]"])
+    from prg.model.prg_model import build_tiny_prg_model
+
+    with pytest.raises(ValueError, match=r"no module 'vlm\.nothing' to unfreeze"):
+        build_tiny_prg_model().unfreeze(["vlm.nothing"])
+
+
+def test_more_stage_one_from_a_finished_model_trains_its_encoder_again(data, tmp_path) -> None:
+    ds = data / "ds"
+    base = [f"output_dir={tmp_path}", f"data.sources=[{{path: {ds}, kind: grasp_prompt}}]", "steps=1", "batch_size=2",
+            "data.val_records=0", "model.train_encoder=true", "log_every=1"]  # fmt: skip
+    Trainer(load_config(TINY, [*base, "name=a"]), progress=False).run()
+    finished = from_pretrained(tmp_path / "a" / "step-000001" / "model").freeze_encoder()
+    from prg.model.checkpoint import save_pretrained
+
+    save_pretrained(finished, tmp_path / "frozen")
+    assert not from_pretrained(tmp_path / "frozen").config.train_encoder
+    cfg = load_config(TINY, [*base, "name=b", f"model.init={tmp_path / 'frozen'}"])
+    Trainer(cfg, progress=False).run()
+    again = from_pretrained(tmp_path / "b" / "step-000001" / "model")
+    assert again.config.train_encoder and any(p.requires_grad for p in again.image_encoder.parameters())
+    before = from_pretrained(tmp_path / "frozen").image_encoder.state_dict()
+    changed = [k for k, v in again.image_encoder.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed  # the encoder did train in the new run

@@ -35,6 +35,7 @@ __all__ = [
     "ImageEncoder",
     "ImageMeta",
     "PoseProjection",
+    "PromptTable",
     "activate_maps",
     "grasp_decoder_config",
     "maps_to_image",
@@ -248,3 +249,39 @@ class GraspHead(nn.Module):
     ) -> torch.Tensor:
         """See the class docstring; maps (or logits) as :meth:`GraspDecoder.forward` returns them."""
         return self.decoder(self.projection(pose_hidden), image_embeddings, image_index, return_logits)
+
+
+class PromptTable(nn.Module):
+    """Prompts for pre-training F_enc + F_dec without the language model (the small recipe's stage 1).
+
+    SAM is pre-trained with point prompts; PRG adds *category* prompts, one learned embedding per catalogue
+    category (``vocab``), because what F_dec receives at inference, γ of the ``[POSE]`` state, names a tool
+    rather than a place. ``forward(kind [N], category [N], points [N x 2]) -> prompts [N x D]``:
+
+    * ``kind == 0``: the category's embedding row;
+    * ``kind == 1``: a point ``(u, v)`` in model pixels, encoded as SAM's prompt encoder does (the decoder's
+      random-Fourier position encoding of the normalised point plus a learned point-type embedding).
+
+    Not used at inference; stage 2 uses the rows as targets that γ's output is pulled towards (distillation).
+    """
+
+    def __init__(self, vocab: list[str], hidden_size: int) -> None:
+        super().__init__()
+        if not vocab:
+            raise ValueError("PromptTable needs at least one category")
+        self.vocab = list(vocab)
+        self.index = {name: i for i, name in enumerate(self.vocab)}
+        self.categories = nn.Embedding(len(self.vocab), hidden_size)
+        self.point = nn.Embedding(1, hidden_size)
+        nn.init.normal_(self.categories.weight, std=1.0)
+
+    def forward(
+        self, kind: torch.Tensor, category: torch.Tensor, points: torch.Tensor, decoder: GraspDecoder
+    ) -> torch.Tensor:
+        size = decoder.image_size
+        pe = decoder.shared_image_embedding
+        dtype = self.categories.weight.dtype
+        coords = ((points.to(dtype) + 0.5) / size).clamp(0.0, 1.0)  # [N x 2] as (x, y) in [0, 1]
+        point = pe(coords[:, None, :])[:, 0] + self.point.weight  # [N x D]
+        cat = self.categories(category.clamp(min=0).long())
+        return torch.where((kind == 0)[:, None], cat, point.to(cat.dtype))

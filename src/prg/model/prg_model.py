@@ -34,8 +34,8 @@ from prg.model.adaptive_mixture import (
     set_segments,
     wrapped_modules,
 )
-from prg.model.grasp_head import GraspHead, ImageEncoder, grasp_decoder_config, maps_to_image
-from prg.model.losses import grasp_map_loss
+from prg.model.grasp_head import GraspHead, ImageEncoder, PromptTable, grasp_decoder_config, maps_to_image
+from prg.model.losses import batch_target_maps, grasp_map_loss
 from prg.model.map_decode import decode_maps
 from prg.model.presets import build_preset
 from prg.model.processor import PRGProcessor, ProcessorConfig, PromptDocument
@@ -85,6 +85,9 @@ class PRGModelConfig:
     freeze: list[str] = field(default_factory=list)  # module prefixes frozen at build, e.g. "vlm.vision_tower"
     train_encoder: bool = False  # F_enc trains (the small recipe's stage 1, where no pretrained F_enc exists)
     trained: list[str] = field(default_factory=list)  # frozen now, trained in an earlier stage: checkpoints keep them
+    dice_weight: float = 0.0  # soft Dice on the quality map, added to its BCE (losses.grasp_map_loss)
+    prompt_vocab: list[str] = field(default_factory=list)  # categories of the stage-1 prompt table (PromptTable)
+    prompt_distill_weight: float = 0.0  # pull γ([POSE]) towards the target category's prompt row (stage 2)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -215,6 +218,7 @@ def paper_config(
         sam=None if sam is None else str(sam),
         dtype=dtype,
         max_new_tokens=64,
+        freeze=["vlm.vision_tower"],  # CLIP stays frozen, as in LLaVA's and LISA's fine-tuning
     )
 
 
@@ -238,6 +242,7 @@ class PRGModel(nn.Module):
         grasp_head: GraspHead,
         tokenizer: PreTrainedTokenizerBase,
         config: PRGModelConfig,
+        prompt_table: PromptTable | None = None,
     ) -> None:
         super().__init__()
         if grasp_head.decoder.image_size != image_encoder.image_size:
@@ -245,6 +250,7 @@ class PRGModel(nn.Module):
         self.vlm = vlm
         self.image_encoder = image_encoder
         self.grasp_head = grasp_head
+        self.prompt_table = prompt_table  # stage-1 prompts (categories, points); unused at inference
         self.tokenizer = tokenizer  # a reference, not a module: saved by checkpoint.save_pretrained
         self.config = config
         self._compiled_encoder: Any = None
@@ -304,6 +310,24 @@ class PRGModel(nn.Module):
                 self.config.trained.append(prefix)
         return self
 
+    def unfreeze(self, prefixes: Sequence[str]) -> PRGModel:
+        """Make module paths that an earlier stage froze trainable again (and drop them from ``config.freeze``)."""
+        modules = dict(self.named_modules())
+        for prefix in prefixes:
+            if prefix not in modules or prefix == "image_encoder":
+                raise ValueError(f"no module {prefix!r} to unfreeze; e.g. vlm.vision_tower, vlm.projector")
+            modules[prefix].requires_grad_(True)
+            self.config.freeze = [f for f in self.config.freeze if f != prefix]
+        return self
+
+    def unfreeze_encoder(self) -> PRGModel:
+        """Let F_enc train again (a later stage-1 run that starts from a checkpoint whose F_enc was frozen)."""
+        self.config.train_encoder = True
+        self.image_encoder.frozen = False
+        self.image_encoder.encoder.requires_grad_(True)
+        self.image_encoder.train(self.training)
+        return self
+
     def freeze_encoder(self) -> PRGModel:
         """Freeze F_enc after a stage that trained it (its weights stay in every checkpoint)."""
         if self.config.train_encoder:
@@ -353,17 +377,20 @@ class PRGModel(nn.Module):
         """Teacher-forced training step.
 
         ``batch``: ``input_ids``, ``attention_mask``, ``labels`` ``[B x T]``; ``pixel_values [B x 3 x s x s]``
-        (VLM); ``sam_pixel_values [B x 3 x S x S]`` (F_enc); ``target_maps [N x 4 x S x S]``, one per ``[POSE]``
-        input token in (batch, position) order; optional ``segment_ids [B x T]`` (AdaptiveMixture's router).
+        (VLM); ``sam_pixel_values [B x 3 x S x S]`` (F_enc); ``target_maps [N x 4 x S x S]`` (or ``target_rects`` /
+        ``target_valid``, rasterised here), one per ``[POSE]`` input token in (batch, position) order; optional
+        ``segment_ids [B x T]`` (AdaptiveMixture's router).
         Returns ``loss = lm + w_grasp * grasp + w_balance * balance`` (balance only with adapters), the three
         parts, and ``components`` (the unweighted per-map grasp losses, detached).
         """
+        if "prompt_kind" in batch:
+            return self._prompt_forward(batch)
         lm = self.vlm.language_model
         adapters = self.has_adapters
         if adapters:
             set_segments(lm, batch.get("segment_ids"))
         out = self.vlm(batch["input_ids"], batch["pixel_values"], batch.get("attention_mask"), batch.get("labels"))
-        targets = batch["target_maps"]
+        targets = batch_target_maps(batch, self.map_size, self.config.width_scale)
         n = out.pose_hidden.shape[0]
         if targets.shape[0] != n:
             raise ValueError(f"{targets.shape[0]} target maps for {n} [POSE] tokens in the batch")
@@ -374,8 +401,13 @@ class PRGModel(nn.Module):
         if n:
             # F_enc is frozen: its features are constants (ImageEncoder already disables its graph).
             embeddings = self.image_encoder(batch["sam_pixel_values"])
-            logits = self.grasp_head(out.pose_hidden, embeddings, out.pose_index[0], return_logits=True)
-            grasp_loss, parts = grasp_map_loss(logits, targets, logits=True)
+            prompts = self.grasp_head.projection(out.pose_hidden)
+            logits = self.grasp_head.decoder(prompts, embeddings, out.pose_index[0], return_logits=True)
+            grasp_loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+            distill = self._distill_loss(prompts, batch.get("pose_categories"))
+            if distill is not None:
+                parts["distill"] = distill
+                grasp_loss = grasp_loss + self.config.prompt_distill_weight * distill
             components = {k: v.detach() for k, v in parts.items()}
         bal = zero
         w_bal = 0.0
@@ -385,6 +417,39 @@ class PRGModel(nn.Module):
         loss = lm_loss + self.config.grasp_loss_weight * grasp_loss + w_bal * bal
         terms = {"lm_loss": lm_loss, "grasp_loss": grasp_loss, "balance_loss": bal}
         return {"loss": loss, **terms, "components": components}
+
+    def _distill_loss(self, prompts: torch.Tensor, categories: Any) -> torch.Tensor | None:
+        """Mean squared distance of γ's outputs to their target's category row (rows fixed), relative to the
+        rows' mean square; None without a prompt table, a weight, or a known category in the batch."""
+        table = self.prompt_table
+        if table is None or not self.config.prompt_distill_weight or categories is None:
+            return None
+        idx = [table.index.get(c, -1) if c else -1 for c in categories]
+        keep = [i for i, c in enumerate(idx) if c >= 0]
+        if len(idx) != prompts.shape[0] or not keep:
+            return None
+        rows = table.categories.weight.detach()
+        target = rows[torch.tensor([idx[i] for i in keep], device=rows.device)]
+        pred = prompts[torch.tensor(keep, device=prompts.device)].to(target.dtype)
+        return ((pred - target) ** 2).mean() / (rows**2).mean().clamp(min=1e-6)
+
+    def _prompt_forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+        """Stage-1 pre-training step of F_enc + F_dec with :class:`PromptTable` prompts (no language model).
+
+        ``batch``: ``sam_pixel_values [B x 3 x S x S]``, ``prompt_kind``, ``prompt_category``,
+        ``prompt_image_index`` ``[N]``, ``prompt_points [N x 2]`` (model pixels), targets as in :meth:`forward`.
+        """
+        if self.prompt_table is None:
+            raise ValueError("a prompt batch needs a model with a prompt table (config.prompt_vocab)")
+        decoder = self.grasp_head.decoder
+        embeddings = self.image_encoder(batch["sam_pixel_values"])
+        prompts = self.prompt_table(batch["prompt_kind"], batch["prompt_category"], batch["prompt_points"], decoder)
+        logits = decoder(prompts, embeddings, batch["prompt_image_index"], return_logits=True)
+        targets = batch_target_maps(batch, self.map_size, self.config.width_scale)
+        grasp_loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+        zero = grasp_loss.new_zeros(())
+        return {"loss": self.config.grasp_loss_weight * grasp_loss, "lm_loss": zero, "grasp_loss": grasp_loss,
+                "balance_loss": zero, "components": {k: v.detach() for k, v in parts.items()}}  # fmt: skip
 
     def encode_prompts(
         self,
@@ -563,7 +628,11 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
                     f"unexpected {result.unexpected_keys[:5]}"
                 )
             init_decoder_from_sam(head.decoder, sam.decoder)
-        model = PRGModel(vlm, encoder, head, tokenizer, config)
+        table = None
+        if config.prompt_vocab:
+            with torch.device(device or "cpu"), default_dtype(dtype):
+                table = PromptTable(config.prompt_vocab, head.decoder.hidden_size)
+        model = PRGModel(vlm, encoder, head, tokenizer, config, table)
         model.to(device=device or "cpu", dtype=dtype)
         frozen, config.freeze = list(config.freeze), []
         model.freeze(frozen)

@@ -375,6 +375,17 @@ class PRGProcessor:
         model_rects = [[m.rect_to_model(r) for r in rects] for rects, m in zip(rects_per_pose, metas, strict=True)]
         return target_maps(model_rects, self.encoder.size, self.width_scale)
 
+    def target_rects(
+        self, rects_per_pose: Sequence[Sequence[GraspRect]], metas: Sequence[ImageMeta]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like :meth:`target_maps`, but the rectangles in model pixels, packed (``[N x R x 5]``, ``[N x R]``) for
+        :func:`prg.model.losses.rasterise_rects` on the training device."""
+        from prg.model.losses import pack_rects
+
+        if len(rects_per_pose) != len(metas):
+            raise ValueError(f"{len(metas)} image geometries for {len(rects_per_pose)} poses")
+        return pack_rects([[m.rect_to_model(r) for r in rects] for rects, m in zip(rects_per_pose, metas, strict=True)])
+
     # -- prompts ---------------------------------------------------------------------------------------------
     def tokenize(
         self, instruction: str, documents: Sequence[str | PromptDocument] = (), answer: str | None = None

@@ -18,6 +18,9 @@ import yaml
 __all__ = ["ConfigError", "DataConfig", "ModelSection", "OptimConfig", "SourceConfig", "TrainConfig", "load_config"]
 
 
+KINDS = ("prg", "vqa", "scene_qa", "grasp", "grasp_prompt")
+
+
 class ConfigError(ValueError):
     """A config file or override that does not fit :class:`TrainConfig`; the message names the key."""
 
@@ -27,7 +30,8 @@ class SourceConfig:
     """One training source and its share of the samples (LISA's ``sample_rates``)."""
 
     path: str  # a PRG dataset folder
-    kind: str = "prg"  # prg (reasoning grasp records), vqa (LLaVA-Instruct JSON), scene_qa, grasp (grasp-only)
+    kind: str = "prg"  # prg (reasoning grasp records), vqa (LLaVA-Instruct JSON), scene_qa, grasp (grasp-only),
+    # grasp_prompt (prompted grasps of every object, no language model: the small recipe's stage 1)
     rate: float = 1.0
     splits: list[str] = field(default_factory=lambda: ["train"])
 
@@ -59,6 +63,9 @@ class ModelSection:
     max_prompt_length: int | None = 512
     max_new_tokens: int | None = None
     gradient_checkpointing: bool = False
+    unfreeze: list[str] = field(default_factory=list)  # with init: module paths an earlier stage froze that train now
+    dice_weight: float | None = None  # soft Dice on the quality map (None: the model's setting)
+    prompt_distill_weight: float | None = None  # pull γ([POSE]) to the target's stage-1 category prompt
 
 
 @dataclass
@@ -89,6 +96,8 @@ class TrainConfig:
     save_every: int = 0  # 0: only at the end
     keep_last: int = 2
     max_minutes: float | None = None  # stop (with a checkpoint) once this much wall time has passed
+    fit_to_budget: bool = True  # with max_minutes: end the cosine where the budget ends (false: at steps, so a
+    # run split over several budgeted calls with --resume keeps one schedule)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSection = field(default_factory=ModelSection)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -114,9 +123,15 @@ class TrainConfig:
             raise ConfigError(f"optim.schedule must be cosine or constant, got {self.optim.schedule!r}")
         if not self.data.sources:
             raise ConfigError("data.sources is empty: give at least one dataset folder")
+        prompted = {s.kind == "grasp_prompt" for s in self.data.sources}
+        if len(prompted) > 1:
+            raise ConfigError(
+                "data.sources: grasp_prompt sources train without the language model; do not mix "
+                "them with text sources in one run (the small recipe runs them as stage 1)"
+            )
         for i, s in enumerate(self.data.sources):
-            if s.kind not in ("prg", "vqa", "scene_qa", "grasp"):
-                raise ConfigError(f"data.sources[{i}].kind must be prg, vqa, scene_qa or grasp, got {s.kind!r}")
+            if s.kind not in KINDS:
+                raise ConfigError(f"data.sources[{i}].kind must be one of {', '.join(KINDS)}, got {s.kind!r}")
             if s.rate <= 0:
                 raise ConfigError(f"data.sources[{i}].rate must be > 0, got {s.rate}")
         return self

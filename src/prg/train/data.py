@@ -12,7 +12,16 @@ from typing import Any
 
 from prg.train.config import TrainConfig
 
-__all__ = ["BatchStream", "build_sources", "build_stream", "make_validator", "prepare_data", "validation_items"]
+__all__ = [
+    "BatchStream",
+    "build_sources",
+    "build_stream",
+    "make_prompt_validator",
+    "make_validator",
+    "prepare_data",
+    "prompt_vocab",
+    "validation_items",
+]
 
 
 def prepare_data(cfg: TrainConfig, progress: bool = True) -> None:
@@ -49,9 +58,23 @@ def prepare_data(cfg: TrainConfig, progress: bool = True) -> None:
         pipe.close()
 
 
-def build_sources(cfg: TrainConfig, split: str | None = None, augment: bool | None = None) -> list[Any]:
-    """One data source per ``cfg.data.sources`` entry (named ``<kind><i>``); ``split`` overrides their splits."""
+def prompt_vocab(cfg: TrainConfig) -> list[str]:
+    """The category vocabulary of the config's ``grasp_prompt`` sources (empty without any)."""
+    from prg.data.torch.prompts import category_vocab
+
+    prompted = [s for s in cfg.data.sources if s.kind == "grasp_prompt"]
+    if not prompted:
+        return []
+    return category_vocab([s.path for s in prompted], sorted({sp for s in prompted for sp in s.splits}))
+
+
+def build_sources(
+    cfg: TrainConfig, split: str | None = None, augment: bool | None = None, vocab: list[str] | None = None
+) -> list[Any]:
+    """One data source per ``cfg.data.sources`` entry (named ``<kind><i>``); ``split`` overrides their splits.
+    ``vocab``: the model's prompt vocabulary for ``grasp_prompt`` sources (default: :func:`prompt_vocab`)."""
     from prg.data.torch.augment import AugmentConfig
+    from prg.data.torch.prompts import PromptSource
     from prg.data.torch.sources import RecordSource, VQASource, grasp_only_source, scene_qa_source
 
     aug = cfg.data.augment if augment is None else augment
@@ -77,6 +100,14 @@ def build_sources(cfg: TrainConfig, split: str | None = None, augment: bool | No
                     seed=seed,
                 )
             )
+        elif s.kind == "grasp_prompt":
+            words = prompt_vocab(cfg) if vocab is None else vocab
+            out.append(
+                PromptSource(
+                    s.path, words, name=name, splits=splits,
+                    augment=AugmentConfig() if aug else AugmentConfig.none(), seed=seed,
+                )
+            )  # fmt: skip
         elif s.kind == "scene_qa":
             colour = AugmentConfig.color_only() if aug else AugmentConfig.none()
             out.append(scene_qa_source(s.path, name=name, splits=splits, augment=colour, seed=seed))
@@ -141,7 +172,7 @@ class BatchStream:
 def build_stream(cfg: TrainConfig, model: Any, rank: int = 0, world: int = 1, num_workers: int = 0) -> BatchStream:
     from prg.data.torch.mixture import MixtureDataset
 
-    sources = build_sources(cfg)
+    sources = build_sources(cfg, vocab=list(model.config.prompt_vocab))
     data = MixtureDataset(sources)
     rates = {src.name: s.rate for src, s in zip(sources, cfg.data.sources, strict=True)}
     sampler = data.sampler(rates, seed=cfg.seed, rank=rank, world_size=world)
@@ -179,6 +210,8 @@ def make_validator(cfg: TrainConfig) -> Any:
     from prg.eval.grasping import score_record, summarise
     from prg.pipeline import CitationOut, PRGPipeline, PRGRequest
 
+    if any(s.kind == "grasp_prompt" for s in cfg.data.sources):
+        return make_prompt_validator(cfg)
     items, records = validation_items(cfg)
     if not items:
         return None
@@ -208,5 +241,49 @@ def make_validator(cfg: TrainConfig) -> Any:
         scores = [score_record(root, rec, res) for (root, rec), res in zip(records, results, strict=True)]
         model.train(was)
         return {"val_loss": sum(losses) / len(losses), **summarise(scores)}
+
+    return validate
+
+
+def make_prompt_validator(cfg: TrainConfig) -> Any:
+    """Stage 1's validation: the loss on category prompts of the first ``val_records`` val scenes and
+    ``prompt_hit``, the share of prompts whose quality peak lies within 8 model pixels of the prompted
+    object's grasp region (a proxy of target recognition that needs no language model)."""
+    import torch
+
+    from prg.data.torch.augment import AugmentConfig
+    from prg.data.torch.prompts import PromptSource, collate_prompts
+    from prg.model.losses import batch_target_maps
+
+    def validate(model: Any, step: int) -> dict[str, float]:
+        sources = [
+            PromptSource(s.path, model.config.prompt_vocab, name=f"val{i}", splits=[cfg.data.val_split],
+                         point_rate=0.0, point_jitter=0.0, augment=AugmentConfig.none())
+            for i, s in enumerate(cfg.data.sources)
+        ]  # fmt: skip
+        items = [src.get(j) for src in sources for j in range(len(src))][: cfg.data.val_records]
+        if not items:
+            return {}
+        was = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        losses, hits, total = [], 0, 0
+        with torch.no_grad():
+            for i in range(0, len(items), cfg.batch_size):
+                batch = collate_prompts(items[i : i + cfg.batch_size], model.processor)
+                batch = {k: v.to(device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+                losses.append(float(model(batch)["loss"]))
+                decoder = model.grasp_head.decoder
+                emb = model.image_encoder(batch["sam_pixel_values"])
+                prompts = model.prompt_table(batch["prompt_kind"], batch["prompt_category"], batch["prompt_points"],
+                                             decoder)  # fmt: skip
+                q = decoder(prompts, emb, batch["prompt_image_index"])[:, 0].float()
+                region = batch_target_maps(batch, model.map_size, model.config.width_scale)[:, 0] > 0
+                near = torch.nn.functional.max_pool2d(region[:, None].float(), 17, stride=1, padding=8)[:, 0] > 0
+                peak = q.flatten(1).argmax(1)
+                hits += int(near.flatten(1).gather(1, peak[:, None]).sum())
+                total += int(q.shape[0])
+        model.train(was)
+        return {"val_loss": sum(losses) / len(losses), "prompt_hit": hits / max(1, total), "n": float(total)}
 
     return validate

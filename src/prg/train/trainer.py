@@ -78,7 +78,10 @@ def build_model(cfg: TrainConfig) -> Any:
         model = from_pretrained(init, base=m.base or None)
         if model.config.train_encoder and not m.train_encoder:
             model.freeze_encoder()
+        elif m.train_encoder and not model.config.train_encoder:
+            model.unfreeze_encoder()  # e.g. more stage-1 training from a finished model's F_enc
         model.freeze(m.freeze, trained=True)
+        model.unfreeze(m.unfreeze)
         if m.max_prompt_length is not None:
             model.config.max_prompt_length = m.max_prompt_length
     else:
@@ -87,10 +90,19 @@ def build_model(cfg: TrainConfig) -> Any:
             config.sam = m.sam
         config.max_prompt_length = m.max_prompt_length
         config.train_encoder = m.train_encoder
+        from prg.train.data import prompt_vocab
+
+        config.prompt_vocab = prompt_vocab(cfg)  # stage 1 of the small recipe: its prompt table
         model = build_prg_model(config)
         model.freeze(m.freeze)
     if m.max_new_tokens is not None:
         model.config.max_new_tokens = m.max_new_tokens
+    if m.dice_weight is not None:
+        model.config.dice_weight = m.dice_weight
+    if m.prompt_distill_weight is not None:
+        model.config.prompt_distill_weight = m.prompt_distill_weight
+    if any(s.kind == "grasp_prompt" for s in cfg.data.sources):
+        return model  # stage 1 trains F_enc + F_dec only: no adapters on a language model it does not run
     if model.has_adapters or model.config.lora is not None:
         return model  # a checkpoint that already carries its adapters continues with them
     torch.manual_seed(cfg.seed + 7)  # adapter initialisation
@@ -248,7 +260,7 @@ class Trainer:
                 scheduler.step()
                 losses.append(step_loss)
                 done = step + 1
-                if cfg.max_minutes is not None and done - start_step == 20:  # fit the cosine into the budget
+                if cfg.max_minutes is not None and cfg.fit_to_budget and done - start_step == 20:  # fit the cosine
                     per_step = (time.perf_counter() - t0) / 20
                     horizon["steps"] = min(cfg.steps, start_step + int(60 * cfg.max_minutes / per_step))
                 if cfg.log_every and (done % cfg.log_every == 0 or done == cfg.steps):

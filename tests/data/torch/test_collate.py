@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from prg.data.torch import AugmentConfig, MixtureDataset, RecordSource, TrainItem, collate
 from prg.grasp import GraspRect
+from prg.model.losses import batch_target_maps
 from prg.model.prg_model import PRGModel, build_tiny_prg_model
 from prg.tokens import IGNORE_INDEX, Segment
 
@@ -44,7 +45,7 @@ def test_batch_runs_the_tiny_model(model: PRGModel, cached_dataset: Path) -> Non
     assert batch["pixel_values"].shape == (3, 3, s, s) and batch["sam_pixel_values"].shape == (3, 3, big, big)
     pose_id = model.processor.tokenizer.convert_tokens_to_ids("[POSE]")
     n_pose = int((batch["input_ids"] == pose_id).sum())
-    assert n_pose == 2 and batch["target_maps"].shape == (n_pose, 4, big, big)
+    assert n_pose == 2 and batch_target_maps(batch, big).shape == (n_pose, 4, big, big)
     assert batch["ids"] == ["r0", "r1", "none"] and batch["sources"] == ["prg", "prg", "test"]
     # right padding: every row starts with real tokens; labels only on answer tokens
     assert bool(batch["attention_mask"][:, 0].all())
@@ -62,7 +63,7 @@ def test_two_poses_get_two_maps_in_order(model: PRGModel) -> None:
     two = _item("First the detector [POSE], then the clamp [POSE].", [[first], [second]], id="b")
     single = _item("Take this [POSE].", [[second]], id="c")
     batch = collate([one, two, single], model.processor)
-    maps = batch["target_maps"]
+    maps = batch_target_maps(batch, model.map_size)
     assert maps.shape[0] == 3
     meta = model.processor.encoder_meta(48, 64)
 
@@ -89,9 +90,9 @@ def test_dataloader_end_to_end(model: PRGModel, cached_dataset: Path) -> None:
     sampler = data.sampler([1.0], seed=0, num_samples=4)
     loader = DataLoader(data, batch_size=2, sampler=sampler, collate_fn=partial(collate, processor=model.processor))
     for batch in loader:
-        assert batch["target_maps"].shape[0] == 2
+        assert batch["target_rects"].shape[0] == 2
         # after augmentation the target's grasp region still lies on its object (the red block) in F_enc's input
-        for maps, pixels in zip(batch["target_maps"], batch["sam_pixel_values"], strict=True):
+        for maps, pixels in zip(batch_target_maps(batch, model.map_size), batch["sam_pixel_values"], strict=True):
             region = maps[0] > 0
             red, green = pixels[0][region].mean(), pixels[1][region].mean()
             assert region.any() and float(red - green) > 2.0

@@ -29,8 +29,9 @@ from tests.conftest import make_record
 def test_record_item(cached_dataset: Path) -> None:
     src = RecordSource(cached_dataset, augment=AugmentConfig.none())
     item = src.get(1)
-    assert set(item) == {"id", "source", "image", "instruction", "documents", "answer", "pose_rects"}
+    assert set(item) == {"id", "source", "image", "instruction", "documents", "answer", "pose_rects", "pose_categories"}
     assert item["id"] == "r1" and item["source"] == "prg"
+    assert len(item["pose_categories"]) == len(item["pose_rects"])
     assert item["image"].shape == (48, 64, 3) and item["image"].dtype == np.uint8
     assert item["answer"].count("[POSE]") == len(item["pose_rects"]) == 1
     assert item["pose_rects"][0][0].almost_equal(GraspRect(20, 20, 12, 5, 0.3))  # object "1", the target

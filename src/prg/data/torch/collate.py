@@ -22,12 +22,22 @@ def collate(items: Sequence[TrainItem], processor: PRGProcessor, side: str = "ri
 
     Returns the tensors ``input_ids``, ``attention_mask``, ``labels`` (answer tokens only), ``segment_ids``
     ``[B x T]`` (padded on ``side``: ``"right"`` for training), ``pixel_values [B x 3 x s x s]`` (vision
-    tower), ``sam_pixel_values [B x 3 x S x S]`` (F_enc) and ``target_maps [N x 4 x S x S]``, one per ``[POSE]``
-    token in (batch, position) order, the order of the model's ``pose_hidden``; and the lists ``ids`` and
-    ``sources`` (per item, for diagnostics such as a NaN loss).
+    tower), ``sam_pixel_values [B x 3 x S x S]`` (F_enc) and the target grasps ``target_rects [N x R x 5]``
+    (model pixels) with ``target_valid [N x R]``, one row per ``[POSE]`` token in (batch, position) order, the
+    order of the model's ``pose_hidden`` (the model rasterises them into ``[N x 4 x S x S]`` maps on its device:
+    :func:`prg.model.losses.batch_target_maps`); the list ``pose_categories`` (each ``[POSE]``'s target
+    category, ``""`` when the item has none); and the lists ``ids`` and ``sources`` (per item, for diagnostics
+    such as a NaN loss). Prompted-grasp items go to
+    :func:`~prg.data.torch.prompts.collate_prompts`.
     """
     if not items:
         raise ValueError("collate needs at least one item")
+    if "kinds" in items[0]:  # prompted-grasp items (stage 1): no language model input
+        from prg.data.torch.prompts import collate_prompts
+
+        if not all("kinds" in it for it in items):
+            raise ValueError("a batch mixes prompted-grasp items with text items; give them separate runs")
+        return collate_prompts(items, processor)
     built = [processor.tokenize(it["instruction"], it["documents"], it["answer"]) for it in items]
     batch: dict[str, Any] = dict(processor.pad(built, side=side))
     images = [it["image"] for it in items]
@@ -45,7 +55,9 @@ def collate(items: Sequence[TrainItem], processor: PRGProcessor, side: str = "ri
             )
         rects += it["pose_rects"]  # answer order = position order within the sample
         pose_metas += [meta] * n
-    batch["target_maps"] = processor.target_maps(rects, pose_metas)
+    batch["target_rects"], batch["target_valid"] = processor.target_rects(rects, pose_metas)
+    # the catalogue category per [POSE] ("" when unknown): stage 2's prompt distillation target
+    batch["pose_categories"] = [c for it in items for c in it.get("pose_categories", [""] * len(it["pose_rects"]))]
     batch["ids"] = [it["id"] for it in items]
     batch["sources"] = [it["source"] for it in items]
     return batch

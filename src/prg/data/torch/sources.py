@@ -18,6 +18,7 @@ from typing import Protocol, TypedDict
 
 import numpy as np
 from PIL import Image
+from typing_extensions import NotRequired  # typing has it from 3.11; PRG supports 3.10
 
 from prg.data.dataset import DatasetError, iter_records, load_image, read_info
 from prg.data.readers.common import ConvertReport
@@ -59,6 +60,7 @@ class TrainItem(TypedDict):
     documents: list[PromptDocument]
     answer: str
     pose_rects: list[list[GraspRect]]
+    pose_categories: NotRequired[list[str]]  # each [POSE]'s target catalogue category (PRG records)
 
 
 class Source(Protocol):
@@ -162,6 +164,7 @@ class RecordSource:
             documents=documents,
             answer=answer,
             pose_rects=rects,
+            pose_categories=[o.category for o in record.target_objects()],
         )
 
     def __getitem__(self, index: int) -> TrainItem:
