@@ -671,6 +671,27 @@ def train_step_paper_h200(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), tail])
 
 
+@section("eval-model-test-cpu")
+def eval_model_test_cpu(r: Results) -> str:
+    t = r("eval_model_test_cpu")
+    keys = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
+            "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
+            ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
+    rows = [[s, f"{m['n']:.0f}", *[f(100 * m[k]) if k in m else "n/a" for k, _ in keys],
+             f(m["bleu4"]), f"{m['rouge_l']:.3f}", f"{m['cider']:.3f}"] for s, m in t["splits"].items()]  # fmt: skip
+    header = ["split", "n", *[name for _, name in keys], "BLEU-4", "ROUGE-L", "CIDEr-D"]
+    return "\n\n".join(
+        [
+            f"`{t['command']}` ({t['device']}): {t['seconds']:.0f} s for"
+            f" {sum(m['n'] for m in t['splits'].values()):.0f} records (synthetic: PRG-Synth; rates in %):",
+            table(header, rows),
+            "Where the top-1 grasp went instead of the target, most often: "
+            + "; ".join(f"{c['target']} -> {c['landed_on']} ({c['count']})" for c in t["confusion_top"])
+            + ".",
+        ]
+    )
+
+
 @section("train-step-cpu")
 def train_step_cpu(r: Results) -> str:
     t = r("train_step_cpu")

@@ -70,3 +70,54 @@ def retrieval(
             for g, vals in sorted(group.items()):
                 t.add_row(f"{name}={g}", *[f"{vals[c]:.3f}" for c in cols])
         console.print(t)
+
+
+@app.command("model")
+def model_(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="PRG checkpoint folder."),
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="PRG dataset folder (records with masks and grasps)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder: metrics.json, report.md, report.html."),
+    index: Path = typer.Option(None, "--index", "-i", help="Document index (needed by --docs retrieved)."),
+    splits: list[str] = typer.Option(None, "--split", help="Splits to score (repeat; default: all but train)."),
+    docs: str = typer.Option(
+        "retrieved",
+        "--docs",
+        help="retrieved (the index), cache (the dataset's retrieval cache, as in training), oracle (the gold "
+        "clauses) or none (the no-retrieval ablation).",
+    ),
+    limit: int = typer.Option(None, "--limit", min=1, help="At most this many records per split."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per batched generation."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Target recognition, grasp success, text quality and citations per split and industry, in a report."""
+    from rich.progress import Progress
+
+    from prg.eval.model import DOCS_MODES, evaluate_model
+    from prg.eval.report import write_report
+    from prg.pipeline import PRGPipeline
+
+    if docs not in DOCS_MODES:
+        raise typer.BadParameter(f"--docs must be one of {', '.join(DOCS_MODES)}, got {docs!r}")
+    if docs == "retrieved" and index is None:
+        raise typer.BadParameter("--docs retrieved needs --index (or use --docs cache / --docs none)")
+    pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
+    try:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+            ev = evaluate_model(pipe, dataset, splits or None, docs=docs, limit=limit, batch_size=batch_size,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+    finally:
+        pipe.close()
+    ev.settings["checkpoint"] = str(checkpoint)
+    paths = write_report(ev, out)
+    t = Table(title=f"{checkpoint} on {dataset} (docs={docs}, {ev.seconds:.0f} s)")
+    keys = {"target_recognition": "target", "grasp_success": "grasp", "format_ok": "format", "cites_rule": "cites",
+            "hallucinated_any": "halluc.", "bleu4": "BLEU-4"}  # fmt: skip
+    t.add_column("split", overflow="fold")
+    t.add_column("n", justify="right")
+    for name in keys.values():
+        t.add_column(name, justify="right", overflow="fold")
+    for s, m in ev.splits.items():
+        t.add_row(s, f"{m['n']:.0f}", *[f"{m[k]:.3f}" if k in m else "n/a" for k in keys])
+    console.print(t)
+    typer.echo(f"wrote {paths['md']}, {paths['html']}, {paths['metrics']}")

@@ -1,0 +1,158 @@
+"""``prg eval model``: per-record metrics on hand-built cases, and the report from a tiny-preset checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prg.data.dataset import iter_records
+from prg.eval.model import score, summarise_records
+from prg.pipeline import CitationOut, GraspOut, PRGResult
+from tests.cli_run import run_main
+from tests.conftest import make_record, write_tiny_dataset
+
+
+def result(grasps: list[list[tuple[float, float, float]]], answer: str = "Take it [POSE].", cited: bool = True):
+    """A PRGResult with grasps given as (x, y, angle) (opening 12, jaws 5, as the records' annotations)."""
+    doc = CitationOut(id="EP-SAF-001 §4.2.1", doc_id="EP-SAF-001", clause="4.2.1", text="t", rank=1, score=1.0)
+    return PRGResult(
+        instruction="i",
+        answer=answer,
+        citations=[doc] if cited else [],
+        retrieved=[doc],
+        grasps=[[GraspOut(x=x, y=y, width=12, height=5, angle=a, score=0.9) for x, y, a in g] for g in grasps],
+        image_size=(64, 48),
+        timings_ms={"generate": 10.0, "grasp_head": 2.0},
+    )
+
+
+@pytest.fixture
+def ds(tmp_path: Path) -> Path:
+    return write_tiny_dataset(tmp_path / "ds", n=1)
+
+
+def test_a_grasp_on_the_target_counts_and_one_on_the_neighbour_does_not(ds: Path) -> None:
+    rec = next(iter_records(ds))  # target: object 1 (mask rows 15-24, cols 14-25), grasp at (20, 20, 0.3)
+    good = score(ds, rec, result([[(20, 20, 0.3)]]), {}, k=5)
+    assert good.recognised and good.grasp_success and good.format_ok and good.chosen == ["voltage detector"]
+    assert good.cites_rule and good.hallucinated == 0 and good.iou[0] > 0.99
+    wrong = score(ds, rec, result([[(45, 30, -0.3)]]), {}, k=5)  # on the continuity tester
+    assert not wrong.recognised and not wrong.grasp_success and wrong.any_object_success
+    assert wrong.chosen == ["continuity tester"] and wrong.iou == [0.0]
+    # the mask's border pixel (column 25) is inside, the next one (26) is background
+    assert score(ds, rec, result([[(25, 20, 0.3)]]), {}, k=5).recognised
+    edge = score(ds, rec, result([[(26, 20, 0.3)]]), {}, k=5)
+    assert not edge.recognised and edge.chosen == ["background"]
+    # a right centre at a wrong angle: recognised, not a successful grasp; top-k finds the second one
+    turned = score(ds, rec, result([[(20, 20, 1.3), (20, 20, 0.35)]]), {}, k=5)
+    assert turned.recognised and not turned.grasp_success and turned.grasp_success_topk
+
+
+def test_two_step_order_matters_and_abstention_is_scored(tmp_path: Path) -> None:
+    two = make_record(0, targets=["1", "2"], answer="First [POSE], then [POSE].")
+    root = write_tiny_dataset(tmp_path / "ds", n=1)
+    in_order = score(root, two, result([[(20, 20, 0.3)], [(45, 30, -0.3)]]), {}, k=5)
+    swapped = score(root, two, result([[(45, 30, -0.3)], [(20, 20, 0.3)]]), {}, k=5)
+    assert in_order.recognised and in_order.grasp_success
+    assert not swapped.recognised and not swapped.grasp_success and swapped.format_ok
+    none = make_record(0, targets=[], answer="No tool here is rated for this.")
+    quiet = score(root, none, result([], answer="None of these is rated."), {}, k=5)
+    eager = score(root, none, result([[(20, 20, 0.3)]]), {}, k=5)
+    assert quiet.abstention and quiet.recognised and quiet.format_ok
+    assert not eager.recognised and not eager.format_ok
+    summary = summarise_records([in_order, swapped, quiet, eager])
+    assert summary["target_recognition"] == 0.5 and summary["abstention_correct"] == 0.5
+    assert summary["grasp_success"] == 0.5 and summary["latency_ms_p50"] == 12.0
+
+
+def test_records_without_masks_report_recognition_as_unavailable(tmp_path: Path) -> None:
+    root = write_tiny_dataset(tmp_path / "ds", n=1)
+    rec = next(iter_records(root))
+    bare = rec.model_copy(update={"objects": [o.model_copy(update={"mask": None}) for o in rec.objects]})
+    row = score(root, bare, result([[(20, 20, 0.3)]]), {}, k=5)
+    assert row.recognised is None and row.grasp_success
+    assert "target_recognition" not in summarise_records([row], text=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    from prg.data.synth.generate import SynthConfig, generate
+    from prg.data.torch.retrieval_cache import build_retrieval_cache
+    from prg.model.checkpoint import save_pretrained
+    from prg.model.prg_model import build_tiny_prg_model
+    from prg.pipeline import PipelineConfig, PRGPipeline
+    from prg.retrieval.build import build_index
+    from prg.retrieval.retriever import Retriever
+
+    root = tmp_path_factory.mktemp("evalmodel")
+    generate(root / "ds", SynthConfig(n=16, seed=0), workers=1, progress=False)
+    build_index([root / "ds" / "documents"], root / "index", embedder="hashing")
+    pipe = PRGPipeline(model=None, retriever=Retriever.open(root / "index"), config=PipelineConfig(k_docs=3))
+    try:
+        build_retrieval_cache(root / "ds", lambda t, i, d: pipe.retrieve(t, i, d)[0], k=3, index="idx", progress=False)
+    finally:
+        pipe.close()
+    save_pretrained(build_tiny_prg_model(), root / "ckpt")
+    return root / "ds", root / "index", root / "ckpt"
+
+
+def test_cli_writes_every_section_and_the_docs_flag_changes_the_prompt(
+    tiny_run: tuple[Path, Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ds, index, ckpt = tiny_run
+    reports = {}
+    for docs in ("retrieved", "cache", "none"):
+        args = ["eval", "model", "-c", str(ckpt), "-d", str(ds), "-o", str(tmp_path / docs), "--docs", docs,
+                "--split", "zero_shot_task", "--split", "zero_shot_industry", "--limit", "2",
+                "--batch-size", "2"]  # fmt: skip
+        if docs == "retrieved":
+            args += ["--index", str(index)]
+        code, out, err = run_main(args, capsys, monkeypatch)
+        assert code == 0, out + err
+        reports[docs] = json.loads((tmp_path / docs / "metrics.json").read_text())
+    md = (tmp_path / "cache" / "report.md").read_text()
+    html = (tmp_path / "cache" / "report.html").read_text()
+    from prg.eval.report import SECTIONS
+
+    assert all(f"## {s}" in md for s in SECTIONS) and all(f"<h2>{s}</h2>" in html for s in SECTIONS)
+    assert html.count("data:image/png;base64,") >= 4
+    for name in ("splits", "industries", "success_vs_iou", "latency"):
+        assert (tmp_path / "cache" / "figures" / f"{name}.png").stat().st_size > 1000
+    assert list((tmp_path / "cache" / "gallery").glob("*.png"))
+    assert set(reports["cache"]["splits"]) == {"zero_shot_task", "zero_shot_industry"}
+    rows = reports["cache"]["records"]
+    assert len(rows) == sum(m["n"] for m in reports["cache"]["splits"].values()) <= 4
+    assert {"target_recognition", "bleu4", "cites_rule"} <= set(reports["cache"]["splits"]["zero_shot_task"])
+    # what the model saw: no documents at all, the cache's top 3, the live retrieval's top 3
+    from prg.data.torch.retrieval_cache import cache_path, read_retrieval_cache
+
+    cache = read_retrieval_cache(cache_path(ds, "default"))
+    recs = {r.id: r for r in iter_records(ds)}
+    assert reports["none"]["settings"]["docs"] == "none"
+    ev_none = _prompt_docs(ckpt, ds, "none")
+    ev_cache = _prompt_docs(ckpt, ds, "cache")
+    assert all(not d for d in ev_none.values())
+    gold = {i: [f"{d.doc_id} §{d.clause}" if d.clause else d.doc_id for d in recs[i].documents] for i in ev_none}
+    assert _prompt_docs(ckpt, ds, "oracle") == gold
+    assert all(d == [x["id"] for x in cache.documents(recs[i])[:3]] for i, d in ev_cache.items())
+    # bad input: an empty split, and --docs retrieved without an index
+    code, out, err = run_main(["eval", "model", "-c", str(ckpt), "-d", str(ds), "-o", str(tmp_path / "x"),
+                               "--docs", "cache", "--split", "nosuch"], capsys, monkeypatch)  # fmt: skip
+    assert code != 0 and "split 'nosuch' has no records" in out + err
+    code, out, err = run_main(["eval", "model", "-c", str(ckpt), "-d", str(ds), "-o", str(tmp_path / "y")], capsys,
+                              monkeypatch)  # fmt: skip
+    assert code != 0 and "--index" in out + err
+
+
+def _prompt_docs(ckpt: Path, ds: Path, docs: str) -> dict[str, list[str]]:
+    from prg.eval.model import evaluate_model
+    from prg.pipeline import PRGPipeline
+
+    pipe = PRGPipeline.from_pretrained(ckpt)
+    ev = evaluate_model(pipe, ds, ["zero_shot_task"], docs=docs, limit=2, batch_size=2)
+    return {row.id: [c.id for c in res.retrieved] for row, res in zip(ev.records, ev.results, strict=True)}
