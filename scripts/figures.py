@@ -677,15 +677,20 @@ def eval_model_test_cpu(r: Results) -> str:
     keys = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
             "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
             ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
-    rows = [[s, f"{m['n']:.0f}", *[f(100 * m[k]) if k in m else "n/a" for k, _ in keys],
-             f(m["bleu4"]), f"{m['rouge_l']:.3f}", f"{m['cider']:.3f}"] for s, m in t["splits"].items()]  # fmt: skip
-    header = ["split", "n", *[name for _, name in keys], "BLEU-4", "ROUGE-L", "CIDEr-D"]
+    rows = [
+        [f"{split}, --docs {docs}", f"{m['n']:.0f}", *[f(100 * m[k]) if k in m else "n/a" for k, _ in keys],
+         f(m["bleu4"]), f"{m['rouge_l']:.3f}", f"{m['cider']:.3f}", f"{run['seconds']:.0f}"]
+        for docs, run in t["runs"].items()
+        for split, m in run["splits"].items()
+    ]  # fmt: skip
+    header = ["split, documents", "n", *[name for _, name in keys], "BLEU-4", "ROUGE-L", "CIDEr-D", "seconds"]
     return "\n\n".join(
         [
-            f"`{t['command']}` ({t['device']}): {t['seconds']:.0f} s for"
-            f" {sum(m['n'] for m in t['splits'].values()):.0f} records (synthetic: PRG-Synth; rates in %):",
+            f"`{t['command']}` ({t['device']}), once per `--docs` value: the prompt holds the retrieval cache's top 3"
+            " (as in training), the gold clauses (oracle), or nothing (the no-retrieval ablation). Synthetic"
+            " (PRG-Synth); rates in %:",
             table(header, rows),
-            "Where the top-1 grasp went instead of the target, most often: "
+            "Where the top-1 grasp went instead of the target (`--docs cache`), most often: "
             + "; ".join(f"{c['target']} -> {c['landed_on']} ({c['count']})" for c in t["confusion_top"])
             + ".",
         ]
