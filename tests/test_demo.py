@@ -53,5 +53,10 @@ def test_demo_with_a_checkpoint_runs_the_whole_pipeline(tmp_path: Path) -> None:
         pred = row["prediction"]
         assert pred["instruction"] == row["instruction"] and pred["image_size"] == [448, 448]
         assert [c["id"] for c in pred["retrieved"]] == row["retrieved"]
+        # the prediction is scored against the annotation (prg.eval.model.score)
+        sc = row["score"]
+        assert len(sc["landed_on"]) == len(pred["grasps"])
+        if not pred["grasps"] and row["targets"]:
+            assert sc["on_target"] is False and sc["grasp_success"] is False
         with Image.open(out / f"{row['id']}.png") as im:
             assert im.width == 448 and im.height > 448

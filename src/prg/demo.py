@@ -48,6 +48,7 @@ def run_demo(
     from prg.data.dataset import iter_records, load_depth
     from prg.data.synth.generate import SynthConfig, generate
     from prg.data.validate import validate_dataset
+    from prg.eval.model import score as score_record
     from prg.fsutil import atomic_write_text
     from prg.grasp.maps import maps_to_rects, rects_to_maps
     from prg.grasp.metrics import grasp_success
@@ -111,9 +112,25 @@ def run_demo(
                     np.asarray(img), rec.instruction, depth, rec.intrinsics.model_dump() if rec.intrinsics else None
                 )
                 row["prediction"] = result.model_dump(mode="json")
+                s = score_record(ds, rec, result, groups, k=5)
+                row["score"] = {
+                    "on_target": s.recognised,  # every [POSE]'s top-1 centre in its target's mask, in order
+                    "grasp_success": s.grasp_success,  # ... and passes the rectangle metric on the target's grasps
+                    "landed_on": s.chosen,
+                    "cites_rule": s.cites_rule,
+                }
                 pic = out / f"{rec.id}.png"
-                lines = [f"[{rec.industry} / {rec.split}] {rec.id}", f"Reference answer: {rec.answer}"]
-                caption(result_overlay(img, result), lines).save(pic)
+                annotated = img
+                for obj in rec.target_objects():  # the annotation beside the prediction, in green
+                    annotated = draw_grasps(annotated, [g.to_rect() for g in obj.grasps][:3], colour=(0, 170, 0))
+                verdict = "yes" if s.recognised else "no"
+                lines = [
+                    f"[{rec.industry} / {rec.split}] {rec.id}",
+                    f"Reference answer: {rec.answer}",
+                    f"Green: annotated target grasps. Top-1 on the target: {verdict}; rectangle metric:"
+                    f" {'pass' if s.grasp_success else 'fail'}.",
+                ]
+                caption(result_overlay(annotated, result), lines).save(pic)
                 pictures.append(pic)
                 rows.append(row)
                 continue
