@@ -82,39 +82,39 @@ def _figures(ev: Any, folder: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     splits = list(ev.splits)
 
-    metrics = [("target_recognition", "target recognition"), ("grasp_success", "grasp success"),
-               ("cites_rule", "cites the rule")]  # fmt: skip
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.8 / len(metrics)
-    for j, (key, label) in enumerate(metrics):
-        vals = [100 * ev.splits[s].get(key, float("nan")) for s in splits]
-        ax.bar(np.arange(len(splits)) + j * width, vals, width, label=label)
-    ax.set_xticks(np.arange(len(splits)) + width * (len(metrics) - 1) / 2, splits)
-    ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    ax.set_title(
-        "per split (synthetic: PRG-Synth)" if "synth" in str(ev.settings.get("dataset", "")).lower() else "per split"
-    )
-    fig.tight_layout()
-    out["splits"] = folder / "splits.png"
-    fig.savefig(out["splits"], dpi=110)
-    plt.close(fig)
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        out[name] = folder / f"{name}.png"
+        fig.savefig(out[name], dpi=110)
+        plt.close(fig)
+
+    def bars(groups: list[str], series: dict[str, list[float]], ylabel: str, title: str = "") -> Any:
+        """Grouped bars: one group per entry of ``groups``, one bar per series (values in %)."""
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        width = 0.8 / max(1, len(series))
+        for j, (label, vals) in enumerate(series.items()):
+            ax.bar(np.arange(len(groups)) + j * width, vals, width, label=label)
+        ax.set_xticks(np.arange(len(groups)) + width * (len(series) - 1) / 2, groups, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8)
+        ax.set_title(title)
+        return fig
+
+    synthetic = "synth" in str(ev.settings.get("dataset", "")).lower()
+    metrics = {
+        "target recognition": "target_recognition",
+        "grasp success": "grasp_success",
+        "cites the rule": "cites_rule",
+    }
+    series = {label: [100 * ev.splits[s].get(key, float("nan")) for s in splits] for label, key in metrics.items()}
+    save(bars(splits, series, "%", "per split (synthetic: PRG-Synth)" if synthetic else "per split"), "splits")
 
     inds = sorted({i for d in ev.industries.values() for i in d})
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    width = 0.8 / max(1, len(splits))
-    for j, s in enumerate(splits):
-        vals = [100 * ev.industries[s].get(i, {}).get("target_recognition", float("nan")) for i in inds]
-        ax.bar(np.arange(len(inds)) + j * width, vals, width, label=s)
-    ax.set_xticks(np.arange(len(inds)) + width * (len(splits) - 1) / 2, inds, fontsize=8)
-    ax.set_ylabel("target recognition %")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    out["industries"] = folder / "industries.png"
-    fig.savefig(out["industries"], dpi=110)
-    plt.close(fig)
+    series = {
+        s: [100 * ev.industries[s].get(i, {}).get("target_recognition", float("nan")) for i in inds] for s in splits
+    }
+    save(bars(inds, series, "target recognition %"), "industries")
 
     thresholds = np.linspace(0.0, 0.9, 37)
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -130,20 +130,14 @@ def _figures(ev: Any, folder: Path) -> dict[str, Path]:
     ax.set_ylabel("grasp success %")
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out["success_vs_iou"] = folder / "success_vs_iou.png"
-    fig.savefig(out["success_vs_iou"], dpi=110)
-    plt.close(fig)
+    save(fig, "success_vs_iou")
 
     totals = [sum(r.timings_ms.values()) for r in ev.records if r.timings_ms]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.hist(totals or [0.0], bins=20)
     ax.set_xlabel("pipeline time per record, ms (batched)")
     ax.set_ylabel("records")
-    fig.tight_layout()
-    out["latency"] = folder / "latency.png"
-    fig.savefig(out["latency"], dpi=110)
-    plt.close(fig)
+    save(fig, "latency")
     return out
 
 
