@@ -156,3 +156,20 @@ def _prompt_docs(ckpt: Path, ds: Path, docs: str) -> dict[str, list[str]]:
     pipe = PRGPipeline.from_pretrained(ckpt)
     ev = evaluate_model(pipe, ds, ["zero_shot_task"], docs=docs, limit=2, batch_size=2)
     return {row.id: [c.id for c in res.retrieved] for row, res in zip(ev.records, ev.results, strict=True)}
+
+
+def test_an_index_of_other_documents_is_warned_about(tiny_run, tmp_path, capsys, monkeypatch) -> None:
+    from prg.eval.model import unreachable_gold
+    from prg.retrieval.build import build_index
+
+    ds, _, ckpt = tiny_run
+    recs = [r for r in iter_records(ds) if r.documents]
+    assert unreachable_gold({d.doc_id for r in recs for d in r.documents}, recs) == 0.0
+    assert unreachable_gold(set(), recs) == 1.0
+    one = sorted((ds / "documents").rglob("*.md"))[0]
+    build_index([one], tmp_path / "other", embedder="hashing")
+    code, out, err = run_main(["eval", "model", "-c", str(ckpt), "-d", str(ds), "-o", str(tmp_path / "r"),
+                               "--index", str(tmp_path / "other"), "--split", "zero_shot_task", "--limit", "1"],
+                              capsys, monkeypatch)  # fmt: skip
+    assert code == 0, out + err
+    assert "warning: the index lacks" in out + err

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DOCS_MODES", "ModelEval", "RecordEval", "evaluate_model", "summarise_records"]
+__all__ = ["DOCS_MODES", "ModelEval", "RecordEval", "evaluate_model", "summarise_records", "unreachable_gold"]
 
 DOCS_MODES = ("retrieved", "cache", "oracle", "none")
 ANGLE_LIMIT_DEG = 30.0
@@ -212,6 +212,27 @@ def _documents(mode: str, root: Path, records: Sequence[Any], k: int) -> list[li
     return out
 
 
+def unreachable_gold(indexed: set[str], records: Sequence[Any]) -> float:
+    """The share of the records' gold documents that the index does not hold (0: all reachable)."""
+    gold = {d.doc_id for r in records for d in r.documents}
+    return len(gold - indexed) / len(gold) if gold else 0.0
+
+
+def _warn_unreachable(retriever: Any, records: Sequence[Any]) -> None:
+    import sys
+
+    index = getattr(retriever, "index", None)
+    if index is None:
+        return
+    missing = unreachable_gold(set(index.documents()), records)
+    if missing > 0:
+        print(
+            f"warning: the index lacks {100 * missing:.0f}% of the gold documents of these records (was it built "
+            "from another corpus?); their clauses cannot be retrieved, so citations and recognition suffer",
+            file=sys.stderr,
+        )
+
+
 def _oracle(root: Path, records: Sequence[Any]) -> list[list[Any] | None]:
     """The gold clauses of each record as the prompt's documents (a clause the corpus lacks is left out)."""
     from prg.pipeline import CitationOut, citation_label
@@ -269,6 +290,8 @@ def evaluate_model(
                 f"{root}: split {split!r} has no records (it has: {sorted({r.split for r in all_records})})"
             )
         chosen += recs[:limit] if limit else recs
+    if docs == "retrieved":
+        _warn_unreachable(pipeline.retriever, chosen)
     documents = _documents(docs, root, chosen, k_docs)
     groups = clause_groups(root)
     rows: list[RecordEval] = []
