@@ -687,8 +687,9 @@ def eval_model_test_cpu(r: Results) -> str:
     return "\n\n".join(
         [
             f"`{t['command']}` ({t['device']}), once per `--docs` value: the prompt holds the retrieval cache's top 3"
-            " (as in training), the gold clauses (oracle), or nothing (the no-retrieval ablation). Synthetic"
-            " (PRG-Synth); rates in %:",
+            " (as in training), the gold clauses (oracle), or nothing (the no-retrieval ablation); the last row is"
+            " the modular retrieve-then-detect baseline (no language model: the top document's first catalogue tool,"
+            " grounded with the stage-1 category prompt). Synthetic (PRG-Synth); rates in %:",
             table(header, rows),
             "Where the top-1 grasp went instead of the target (`--docs cache`), most often: "
             + "; ".join(f"{c['target']} -> {c['landed_on']} ({c['count']})" for c in t["confusion_top"])

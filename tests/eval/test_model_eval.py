@@ -173,3 +173,41 @@ def test_an_index_of_other_documents_is_warned_about(tiny_run, tmp_path, capsys,
                               capsys, monkeypatch)  # fmt: skip
     assert code == 0, out + err
     assert "warning: the index lacks" in out + err
+
+
+def test_modular_baseline_names_the_first_tool_and_grounds_it(tiny_run, tmp_path, capsys, monkeypatch) -> None:
+    from prg.data.torch.prompts import category_vocab
+    from prg.eval.baselines import ModularBaseline, catalogue_names
+    from prg.model.checkpoint import save_pretrained
+    from prg.model.prg_model import build_prg_model, tiny_config
+
+    ds, _, ckpt = tiny_run
+    names = catalogue_names(ds)
+    config = tiny_config()
+    config.prompt_vocab = category_vocab([ds], splits=None)
+    model = build_prg_model(config)
+    base = ModularBaseline(model, names)
+    pick = base.choose("Use the insulated screwdriver; a voltage detector comes later. Never the screwdriver.")
+    assert pick is not None and pick[0] == "insulated screwdriver"
+    assert base.choose("No tool is named here.") is None
+    with pytest.raises(ValueError, match="prompt table"):
+        ModularBaseline(from_pretrained_tiny(ckpt), names)
+    save_pretrained(model, tmp_path / "with_table")
+    args = ["eval", "model", "-c", str(tmp_path / "with_table"), "-d", str(ds), "-o", str(tmp_path / "r"),
+            "--docs", "oracle", "--baseline", "modular", "--split", "zero_shot_industry", "--limit", "3"]  # fmt: skip
+    code, out, err = run_main(args, capsys, monkeypatch)
+    assert code == 0, out + err
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert report["settings"]["baseline"] == "modular"
+    assert any(row["n_poses"] for row in report["records"])
+    for row in report["records"]:
+        if row["n_poses"]:  # it named a tool from the gold clause and grounded it: one [POSE], one grasp list
+            assert row["answer"].count("[POSE]") == 1 and row["cites_rule"]
+    code, out, err = run_main([*args[:-6], "--docs", "none", "--baseline", "modular"], capsys, monkeypatch)
+    assert code != 0 and "--docs cache or oracle" in out + err
+
+
+def from_pretrained_tiny(path: Path):  # type: ignore[no-untyped-def]
+    from prg.model.checkpoint import from_pretrained
+
+    return from_pretrained(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -88,6 +89,12 @@ def model_(
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many records per split."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per batched generation."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    baseline: str = typer.Option(
+        None,
+        "--baseline",
+        help="modular: retrieve-then-detect without the language model (the checkpoint's stage-1 prompt table "
+        "grounds the named tool).",
+    ),
 ) -> None:
     """Target recognition, grasp success, text quality and citations per split and industry, in a report."""
     from rich.progress import Progress
@@ -100,7 +107,18 @@ def model_(
         raise typer.BadParameter(f"--docs must be one of {', '.join(DOCS_MODES)}, got {docs!r}")
     if docs == "retrieved" and index is None:
         raise typer.BadParameter("--docs retrieved needs --index (or use --docs cache / --docs none)")
-    pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
+    if baseline not in (None, "modular"):
+        raise typer.BadParameter(f"--baseline must be modular, got {baseline!r}")
+    if baseline == "modular" and docs not in ("cache", "oracle"):
+        raise typer.BadParameter("--baseline modular reads the documents in the request: use --docs cache or oracle")
+    pipe: Any
+    if baseline == "modular":
+        from prg.eval.baselines import ModularBaseline, catalogue_names
+        from prg.model.checkpoint import from_pretrained
+
+        pipe = ModularBaseline(from_pretrained(checkpoint, map_location=device), catalogue_names(dataset))
+    else:
+        pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("evaluating", total=None)
@@ -109,6 +127,7 @@ def model_(
     finally:
         pipe.close()
     ev.settings["checkpoint"] = str(checkpoint)
+    ev.settings["baseline"] = baseline
     paths = write_report(ev, out)
     t = Table(title=f"{checkpoint} on {dataset} (docs={docs}, {ev.seconds:.0f} s)")
     keys = {"target_recognition": "target", "grasp_success": "grasp", "format_ok": "format", "cites_rule": "cites",
