@@ -102,6 +102,12 @@ class CitationOut(BaseModel):
     score: float
     cited: bool = False
 
+    @classmethod
+    def from_label(cls, label: str, text: str, rank: int, score: float = 0.0) -> CitationOut:
+        """A document known only by its prompt label (``EP-SAF-004 §4.2``) and text, e.g. from a retrieval cache."""
+        doc_id, _, clause = label.partition(" §")
+        return cls(id=label, doc_id=doc_id, clause=clause or None, text=text, rank=rank, score=score)
+
 
 class PRGResult(BaseModel):
     """Everything one request produced. ``grasps`` and ``poses`` have one entry per ``[POSE]`` in the answer, in

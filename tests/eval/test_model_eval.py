@@ -211,3 +211,12 @@ def from_pretrained_tiny(path: Path):  # type: ignore[no-untyped-def]
     from prg.model.checkpoint import from_pretrained
 
     return from_pretrained(path)
+
+
+def test_a_twin_of_the_target_is_not_the_target(ds: Path) -> None:
+    rec = next(iter_records(ds))
+    twin = rec.model_copy(
+        update={"objects": [rec.objects[0], rec.objects[1].model_copy(update={"name": rec.objects[0].name})]}
+    )
+    row = score(ds, twin, result([[(45, 30, -0.3)]]), {}, k=5)  # on object 2, named like the target
+    assert row.chosen == ["voltage detector"] and not row.recognised

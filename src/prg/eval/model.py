@@ -82,19 +82,21 @@ class ModelEval:
         }
 
 
-def _object_at(root: Path, record: Any, x: float, y: float, masks: dict[str, np.ndarray]) -> str:
+def _on(root: Path, obj: Any, x: float, y: float, masks: dict[str, np.ndarray]) -> bool:
+    """Whether pixel (x, y), rounded, lies in ``obj``'s instance mask (masks loaded once per record)."""
     from prg.data.dataset import load_mask
 
-    for o in record.objects:
-        if o.mask is None:
-            continue
-        if o.id not in masks:
-            masks[o.id] = load_mask(root, o.mask)
-        m = masks[o.id]
-        r, c = round(y), round(x)
-        if 0 <= r < m.shape[0] and 0 <= c < m.shape[1] and m[r, c]:
-            return o.name
-    return "background"
+    if obj.mask is None:
+        return False
+    if obj.id not in masks:
+        masks[obj.id] = load_mask(root, obj.mask)
+    m = masks[obj.id]
+    r, c = round(y), round(x)
+    return bool(0 <= r < m.shape[0] and 0 <= c < m.shape[1] and m[r, c])
+
+
+def _object_at(root: Path, record: Any, x: float, y: float, masks: dict[str, np.ndarray]) -> str:
+    return next((o.name for o in record.objects if _on(root, o, x, y, masks)), "background")
 
 
 def score(root: Path, record: Any, result: Any, groups: dict[str, str], k: int) -> RecordEval:
@@ -119,7 +121,7 @@ def score(root: Path, record: Any, result: Any, groups: dict[str, str], k: int) 
             topk.append(False)
             ious.append(0.0)
             continue
-        hits.append(chosen[i] == obj.name if have_masks else False)
+        hits.append(_on(root, obj, preds[0].x, preds[0].y, masks))  # its own mask: a twin of the tool does not count
         top1.append(bool(gts) and grasp_success(preds[0], gts))
         topk.append(bool(gts) and top_k_success(preds, gts, k=k))
         ok = [g for g in gts if math.degrees(angle_diff(preds[0].angle, g.angle)) < ANGLE_LIMIT_DEG]
@@ -202,13 +204,7 @@ def _documents(mode: str, root: Path, records: Sequence[Any], k: int) -> list[li
     out: list[list[Any] | None] = []
     for rec in records:
         docs = cache.documents(rec)[:k]
-        out.append(
-            [
-                CitationOut(id=d["id"], doc_id=d["id"].partition(" §")[0], clause=d["id"].partition(" §")[2] or None,
-                            text=d["text"], rank=r, score=0.0)
-                for r, d in enumerate(docs, start=1)
-            ]
-        )  # fmt: skip
+        out.append([CitationOut.from_label(d["id"], d["text"], r) for r, d in enumerate(docs, start=1)])
     return out
 
 

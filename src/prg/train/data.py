@@ -207,21 +207,19 @@ def make_validator(cfg: TrainConfig) -> Any:
     import torch
 
     from prg.data.torch.collate import collate
-    from prg.eval.grasping import score_record, summarise
+    from prg.eval.model import score, summarise_records
     from prg.pipeline import CitationOut, PRGPipeline, PRGRequest
+    from prg.retrieval.rules import clause_groups
 
     if any(s.kind == "grasp_prompt" for s in cfg.data.sources):
         return make_prompt_validator(cfg)
     items, records = validation_items(cfg)
     if not items:
         return None
+    groups = {root: clause_groups(root) for root, _ in records}
 
     def docs(item: Any) -> list[CitationOut]:
-        out = []
-        for r, d in enumerate(item["documents"], start=1):
-            doc_id, _, clause = d.label.partition(" §")
-            out.append(CitationOut(id=d.label, doc_id=doc_id, clause=clause or None, text=d.text, rank=r, score=0.0))
-        return out
+        return [CitationOut.from_label(d.label, d.text, r) for r, d in enumerate(item["documents"], start=1)]
 
     def validate(model: Any, step: int) -> dict[str, float]:
         was = model.training
@@ -238,9 +236,9 @@ def make_validator(cfg: TrainConfig) -> Any:
         results = []
         for i in range(0, len(reqs), cfg.batch_size):
             results += pipe.batch(reqs[i : i + cfg.batch_size])
-        scores = [score_record(root, rec, res) for (root, rec), res in zip(records, results, strict=True)]
+        rows = [score(root, rec, res, groups[root], k=5) for (root, rec), res in zip(records, results, strict=True)]
         model.train(was)
-        return {"val_loss": sum(losses) / len(losses), **summarise(scores)}
+        return {"val_loss": sum(losses) / len(losses), **summarise_records(rows, text=False)}
 
     return validate
 
