@@ -38,3 +38,25 @@ def test_no_graspable_scene_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
 
     with pytest.raises(RuntimeError, match=f"rec-7: no scene in {annotate.MAX_ATTEMPTS} attempts"):
         annotate.render_graspable(sample, ["ph_meter"], 0.14, what="rec-7")
+
+
+def test_a_layout_that_cannot_be_placed_is_resampled_not_fatal() -> None:
+    # PRG-Synth seed 1, n=6000 stopped at one record whose objects did not fit its table
+    from prg.data.synth.scene import SceneSamplingError
+
+    tried: list[int] = []
+
+    def sample(attempt: int):  # type: ignore[no-untyped-def]
+        tried.append(attempt)
+        if attempt < 2:
+            raise SceneSamplingError(f"could not place 'torque_wrench' (attempt {attempt})")
+        return sample_scene(np.random.default_rng([0, attempt]), CATALOGUE, ["ph_meter"], 1, (), image_size=96)
+
+    spec, _, grasps = annotate.render_graspable(sample, ["ph_meter"], 0.14)
+    assert tried == [0, 1, 2] and spec.objects[0].type_key == "ph_meter" and grasps[spec.objects[0].instance_id]
+
+    def never(attempt: int):  # type: ignore[no-untyped-def]
+        raise SceneSamplingError("could not place 'torque_wrench'")
+
+    with pytest.raises(RuntimeError, match=r"attempts .*last: could not place 'torque_wrench'"):
+        annotate.render_graspable(never, ["ph_meter"], 0.14, what="rec-9")

@@ -42,20 +42,28 @@ def render_graspable(
     ``must_grasp`` has a grasp.
 
     A neighbour can block every grasp of a tool, so a scene is re-sampled from the next attempt number; the caller
-    derives the attempt's random state from its own seeds, which keeps the result deterministic.
+    derives the attempt's random state from its own seeds, which keeps the result deterministic. A sample that
+    cannot place its objects (``SceneSamplingError``) is re-sampled the same way.
 
     Raises:
         RuntimeError: no scene in :data:`MAX_ATTEMPTS` attempts (``what`` names the record in the message).
     """
+    from prg.data.synth.scene import SceneSamplingError
+
+    failure = ""
     for attempt in range(MAX_ATTEMPTS):
-        spec = sample(attempt)
+        try:
+            spec = sample(attempt)
+        except SceneSamplingError as e:  # an unlucky layout (n_objects, table size) is re-sampled like a blocked one
+            failure = f" (last: {e})"
+            continue
         res = render_scene(spec, CATALOGUE, backend=backend)
         max_open_px = max_opening_m * res.intrinsics[0] / spec.camera_height
         grasps = {p.instance_id: object_grasps(p, CATALOGUE[p.type_key], spec, res.instances, max_open_px)
                   for p in spec.objects}  # fmt: skip
         if all(grasps[p.instance_id] for p in spec.objects if p.type_key in must_grasp):
             return spec, res, grasps
-    raise RuntimeError(f"{what}: no scene in {MAX_ATTEMPTS} attempts gives every required tool a grasp")
+    raise RuntimeError(f"{what}: no scene in {MAX_ATTEMPTS} attempts gives every required tool a grasp{failure}")
 
 
 def write_scene_files(out: Path, rid: str, spec: SceneSpec, res: RenderResult) -> list[Path]:
