@@ -27,6 +27,9 @@ def test_every_problem_is_reported_with_file_and_line(tiny_dataset: Path) -> Non
             ("records.jsonl", 6)} <= where  # fmt: skip
     text = "\n".join(map(str, rep.errors))
     assert "image not found" in text and "unreadable image" in text and "duplicate record id" in text
+    # the files are checked in threads; the report is the sequential one, problem for problem
+    assert validate_dataset(tiny_dataset, workers=1).problems == rep.problems
+    assert validate_dataset(tiny_dataset, workers=4).problems == rep.problems
 
 
 def test_missing_info_means_incomplete(tiny_dataset: Path) -> None:

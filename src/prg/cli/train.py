@@ -53,11 +53,16 @@ def _check_data(cfg: object) -> None:
     from prg.train.config import ConfigError, TrainConfig
 
     assert isinstance(cfg, TrainConfig)
+    done: set[Path] = set()
     for i, src in enumerate(cfg.data.sources):
         if src.kind == "vqa":
             if not Path(src.path).exists():
                 raise ConfigError(f"data.sources[{i}].path: {src.path} does not exist")
             continue
+        folder = Path(src.path).resolve()
+        if folder in done:  # one folder as several sources (records + scene Q&A): validated once
+            continue
+        done.add(folder)
         report = validate_dataset(src.path)
         if not report.ok:
             first = report.errors[0]

@@ -231,14 +231,19 @@ def save_depth_png(path: str | Path, depth_m: np.ndarray, depth_scale: float = 0
     Image.fromarray(np.clip(np.rint(d), 0, 65535).astype(np.uint16)).save(path, compress_level=1)
 
 
-def load_mask(root: str | Path, mask: MaskRef) -> np.ndarray:
-    """A boolean ``[H x W]`` mask for one object."""
-    p = _resolve(root, mask.path)
-    try:
-        with Image.open(p) as im:
-            m = np.asarray(im)
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{p}: unreadable mask ({e})") from e
+def load_mask(root: str | Path, mask: MaskRef, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """A boolean ``[H x W]`` mask for one object. ``cache`` (path -> decoded file) lets the objects of a record,
+    which share one instance-mask file, decode it once."""
+    m = None if cache is None else cache.get(mask.path)
+    if m is None:
+        p = _resolve(root, mask.path)
+        try:
+            with Image.open(p) as im:
+                m = np.asarray(im)
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"{p}: unreadable mask ({e})") from e
+        if cache is not None:
+            cache[mask.path] = m
     if m.ndim == 3:
         m = m[..., 0]
     return m != 0 if mask.value is None else m == mask.value

@@ -33,11 +33,14 @@ _COLS = ("left", "centre", "right")
 _RATED = re.compile(r"(?<!not )(?<!not fault )\brated ((?:for|to) [^.;,]+|\d[^.;,]*)")
 
 
-def object_centre(obj: ObjectAnnotation, root: str | Path | None = None) -> tuple[float, float] | None:
+def object_centre(
+    obj: ObjectAnnotation, root: str | Path | None = None, cache: dict[str, np.ndarray] | None = None
+) -> tuple[float, float] | None:
     """Where an object is, in pixels: its mask's centroid (with the dataset folder ``root``), else its polygon's
-    vertex mean, else the mean of its grasp centres (on a long tool these sit on the handle: a rougher centre)."""
+    vertex mean, else the mean of its grasp centres (on a long tool these sit on the handle: a rougher centre).
+    ``cache``: decoded mask files, shared by the objects of one record (see :func:`load_mask`)."""
     if root is not None and obj.mask is not None:
-        rows, cols = np.nonzero(load_mask(root, obj.mask))
+        rows, cols = np.nonzero(load_mask(root, obj.mask, cache))
         if len(cols):
             return float(cols.mean()), float(rows.mean())
     if obj.polygon:
@@ -102,9 +105,12 @@ def scene_qa(record: PRGRecord, size: tuple[int, int] | None = None, root: str |
     names = [o.name for o in objects]
     out.append(_qa(record, 0, "What lies on the table?", f"On the table: {_listing([_article(n) for n in names])}."))
     size = size or _infer_size(record)
+    masks: dict[str, np.ndarray] = {}  # the record's instance-mask file, decoded once for all its objects
     for o in objects:
-        centre = object_centre(o, root)
-        if size is None or centre is None or names.count(o.name) > 1:  # "where is the X" needs one X
+        if size is None or names.count(o.name) > 1:  # "where is the X" needs one X
+            continue
+        centre = object_centre(o, root, masks)
+        if centre is None:
             continue
         verb = "are" if is_plural(o.name) else "is"
         answer = f"The {o.name} {verb} {position_words(*centre, size)} of the image."
