@@ -218,3 +218,40 @@ def test_dice_term_penalises_a_quality_map_that_stays_near_zero() -> None:
     assert float(parts["dice"]) > 0.9 and float(with_dice - plain) == pytest.approx(float(parts["dice"]))
     _, perfect = grasp_map_loss(target, target, dice_weight=1.0)
     assert float(perfect["dice"]) < 0.01
+
+
+def test_prompt_gate_starts_as_sams_decoder_and_then_makes_maps_depend_on_the_prompt() -> None:
+    torch.manual_seed(0)
+    plain = GraspDecoder(grasp_decoder_config(D, 1, 2, 64), S)
+    gated = GraspDecoder(grasp_decoder_config(D, 1, 2, 64), S, prompt_gate=True)
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["prompt_gate.bias", "prompt_gate.weight"]  # SAM weights load unchanged
+    embeddings, prompt, index = torch.randn(1, D, 8, 8), torch.randn(2, D), torch.tensor([0, 0])
+    with torch.no_grad():
+        torch.testing.assert_close(gated(prompt, embeddings, index), plain(prompt, embeddings, index))
+    # the zero-initialised gate still receives a gradient, and once it moves the dense path changes the maps
+    gated(prompt, embeddings, index, return_logits=True)[:, 0].mean().backward()
+    assert gated.prompt_gate is not None and gated.prompt_gate.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        gated.prompt_gate.weight.normal_(std=0.5)
+        assert not torch.allclose(gated(prompt, embeddings, index), plain(prompt, embeddings, index), atol=1e-3)
+
+
+def test_match_map_scores_cells_and_its_loss_rewards_the_target_cells() -> None:
+    from prg.model.losses import match_loss
+
+    torch.manual_seed(0)
+    dec = GraspDecoder(grasp_decoder_config(D, 1, 2, 64), S, prompt_match=True)
+    embeddings, prompt = torch.randn(2, D, 8, 8), torch.randn(3, D)
+    maps, match = dec(prompt, embeddings, torch.tensor([0, 1, 1]), return_match=True)
+    assert maps.shape == (3, 4, S, S) and match.shape == (3, 8, 8)
+    torch.testing.assert_close(match[0], dec.match_logits(prompt[:1], embeddings[:1])[0])
+    # the target's grasp region (64 px maps) covers the cells it touches on the 8 x 8 grid
+    target = target_maps([[GraspRect(12, 12, 10, 4, 0.0)]], S, width_scale=50)
+    cells = torch.zeros(1, 8, 8)
+    cells[0, 1, 1] = 1.0  # the region around (12, 12) lies in cell (1, 1) of 8 px cells
+    good, bad = 8 * (2 * cells - 1), 8 * (1 - 2 * cells)
+    assert match_loss(good, target) < 0.1 < match_loss(torch.zeros(1, 8, 8), target) < match_loss(bad, target)
+    with pytest.raises(ValueError, match="prompt_match"):
+        GraspDecoder(grasp_decoder_config(D, 1, 2, 64), S)(prompt, embeddings, torch.tensor([0, 1, 1]),
+                                                          return_match=True)  # fmt: skip

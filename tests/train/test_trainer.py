@@ -12,7 +12,7 @@ import torch
 
 from prg.model.checkpoint import from_pretrained
 from prg.train.config import ConfigError, load_config
-from prg.train.trainer import Trainer, TrainError
+from prg.train.trainer import Trainer, TrainError, build_model
 from tests.cli_run import run_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,16 +217,20 @@ def test_two_stage_recipe_prompt_pretraining_then_fine_tuning(data, tmp_path, ca
     ds = data / "ds"
     s1 = [f"output_dir={tmp_path}", "name=s1", f"data.sources=[{{path: {ds}, kind: grasp_prompt}}]", "steps=3",
           "batch_size=2", "data.val_split=zero_shot_task", "data.val_records=2", "model.train_encoder=true",
-          "model.dice_weight=1.0",
+          "model.dice_weight=1.0", "model.prompt_gate=true", "model.prompt_match=true", "model.match_weight=1.0",
           "model.freeze=[vlm.language_model, vlm.vision_tower, vlm.projector, grasp_head.projection]"]  # fmt: skip
     code, out = call(["train", "--config", str(TINY), "--quiet", *[f"--set={s}" for s in s1]], capsys, monkeypatch)
     assert code == 0, out
     rows = [json.loads(x) for x in (tmp_path / "s1" / "metrics.jsonl").read_text().splitlines()]
     assert any("val/prompt_hit" in r for r in rows)
     assert all(r["lm_loss"] == 0.0 for r in rows if "lm_loss" in r)
+    assert all(r["part/match"] > 0.0 for r in rows if "lm_loss" in r)  # the match map is supervised in stage 1
     first = from_pretrained(tmp_path / "s1" / "step-000003" / "model")
     assert first.prompt_table is not None and not first.has_adapters
     assert first.config.prompt_vocab == sorted(first.config.prompt_vocab) and first.config.train_encoder
+    decoder = first.grasp_head.decoder
+    assert decoder.prompt_gate is not None and decoder.match_embed is not None
+    assert decoder.match_embed.abs().sum() > 0  # trained away from its zero start, and saved
     s2 = overrides(data, tmp_path, "name=s2", "steps=2", f"model.init={tmp_path / 's1'}",
                    "model.unfreeze=[vlm.vision_tower, vlm.projector, grasp_head.projection]",
                    "model.freeze=[prompt_table]", "model.prompt_distill_weight=1.0",
@@ -240,6 +244,9 @@ def test_two_stage_recipe_prompt_pretraining_then_fine_tuning(data, tmp_path, ca
     # F_enc kept its stage-1 weights; the prompt table travelled along
     torch.testing.assert_close(second.image_encoder.state_dict(), first.image_encoder.state_dict())
     torch.testing.assert_close(second.prompt_table.state_dict(), first.prompt_table.state_dict())
+    assert second.config.prompt_match and second.config.match_weight == 1.0  # travels with the checkpoint
+    with pytest.raises(TrainError, match="architecture"):
+        build_model(load_config(TINY, [*s2, "model.prompt_match=false"]))
     # the split evaluator scores the finished model through the pipeline
     from prg.train.evaluate import main as evaluate
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -154,7 +155,14 @@ class GraspDecoder(nn.Module):
     weight converter can map SAM checkpoints onto it (``mask_tokens`` has one row more than SAM's).
     """
 
-    def __init__(self, config: SamMaskDecoderConfig, image_size: int, pos_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: SamMaskDecoderConfig,
+        image_size: int,
+        pos_scale: float = 1.0,
+        prompt_gate: bool = False,
+        prompt_match: bool = False,
+    ) -> None:
         super().__init__()
         if config.num_multimask_outputs != NUM_MAPS:
             raise ValueError(f"GraspDecoder needs num_multimask_outputs={NUM_MAPS} (one token per grasp map)")
@@ -174,6 +182,34 @@ class GraspDecoder(nn.Module):
         # freezing them keeps distributed training from tripping over parameters without gradients.
         self.mask_decoder.output_hypernetworks_mlps[0].requires_grad_(False)
         self.mask_decoder.iou_prediction_head.requires_grad_(False)
+        # Optional dense path for the prompt (not in SAM): the dense prompt becomes
+        # ``no_mask_embed + image_embeddings * gate(prompt)``, a per-channel gating of the image features by the
+        # prompt, so a map can score "how well does this place match the prompt" as a bilinear form of the two.
+        # SAM reaches the image only through token-to-image attention (a DETR-style query), which learns slowly
+        # from scratch: on the small recipe's stage 1 the category prompts then hit other objects as often as
+        # their own. Zero-initialised, it starts as exactly SAM's decoder (pretrained SAM weights unchanged).
+        self.prompt_gate: nn.Linear | None = None
+        if prompt_gate:
+            self.prompt_gate = nn.Linear(config.hidden_size, config.hidden_size)
+            nn.init.zeros_(self.prompt_gate.weight)
+            nn.init.zeros_(self.prompt_gate.bias)
+        # Optional match map (not in SAM, LSeg-style): ``match[n, y, x] = <match_proj(image_embeddings[:, y, x]),
+        # prompt[n]> / sqrt(D)``, a logit of "the prompted object is here" on the embedding grid. It can be
+        # supervised directly (:meth:`match_logits`, ``PRGModelConfig.match_weight``), a dense and fast signal
+        # for F_enc and the prompts, and enters the dense prompt as ``sigmoid(match) * match_embed``
+        # (match_embed starts at zero: SAM's decoder again until it learns to use the map).
+        self.match_proj: nn.Linear | None = None
+        self.match_embed: nn.Parameter | None = None
+        if prompt_match:
+            self.match_proj = nn.Linear(config.hidden_size, config.hidden_size)
+            self.match_embed = nn.Parameter(torch.zeros(config.hidden_size))
+
+    def match_logits(self, prompt: torch.Tensor, image_embeddings: torch.Tensor) -> torch.Tensor:
+        """``prompt [N x D]``, per-prompt ``image_embeddings [N x D x s x s]`` -> match logits ``[N x s x s]``."""
+        if self.match_proj is None:
+            raise ValueError("this decoder has no match map (prompt_match=False)")
+        img = self.match_proj(image_embeddings.permute(0, 2, 3, 1))  # [N x s x s x D]
+        return (img * prompt[:, None, None, :].to(img.dtype)).sum(-1) / math.sqrt(self.hidden_size)
 
     def image_positional_embeddings(self, height: int, width: int) -> torch.Tensor:
         """Dense positional encoding of the ``height x width`` embedding grid: ``[1 x D x height x width]``."""
@@ -189,10 +225,12 @@ class GraspDecoder(nn.Module):
         image_embeddings: torch.Tensor,
         image_index: torch.Tensor,
         return_logits: bool = False,
-    ) -> torch.Tensor:
+        return_match: bool = False,
+    ) -> Any:
         """``prompt [N x D]``, ``image_embeddings [B x D x s x s]``, ``image_index [N]`` (long, into B) ->
         ``[N x 4 x S x S]`` maps as :func:`activate_maps` gives them, or their pre-activation logits
         (``return_logits``: for a numerically stable loss, see ``grasp_map_loss(..., logits=True)``).
+        ``return_match`` (a decoder with ``prompt_match``): ``(maps, match logits [N x s x s])``.
         """
         n, d = prompt.shape
         if image_embeddings.ndim != 4 or image_embeddings.shape[1] != d or d != self.hidden_size:
@@ -207,6 +245,14 @@ class GraspDecoder(nn.Module):
         # One decoder "batch" element per pose: SAM's mask decoder repeats images per prompt anyway.
         per_pose = image_embeddings[image_index.long()].to(dtype)  # [N x D x s x s]
         dense = self.no_mask_embed.weight.view(1, d, 1, 1).expand(n, d, h, w)
+        if self.prompt_gate is not None:
+            dense = dense + per_pose * self.prompt_gate(prompt.to(dtype)).view(n, d, 1, 1)
+        match = None
+        if self.match_proj is not None and self.match_embed is not None:
+            match = self.match_logits(prompt.to(dtype), per_pose)
+            dense = dense + match.sigmoid()[:, None] * self.match_embed.view(1, d, 1, 1)
+        elif return_match:
+            raise ValueError("return_match needs a decoder built with prompt_match=True")
         pos = self.image_positional_embeddings(h, w).expand(n, d, h, w)
         sparse = prompt.to(dtype).view(n, 1, 1, d)  # [N x point_batch 1 x tokens 1 x D]
         logits, _ = self.mask_decoder(
@@ -219,7 +265,8 @@ class GraspDecoder(nn.Module):
         logits = F.interpolate(
             logits[:, 0], size=(self.image_size, self.image_size), mode="bilinear", align_corners=False
         )
-        return logits if return_logits else activate_maps(logits)
+        out = logits if return_logits else activate_maps(logits)
+        return (out, match) if return_match else out
 
 
 class GraspHead(nn.Module):
@@ -235,10 +282,12 @@ class GraspHead(nn.Module):
         image_size: int,
         projection_hidden: int | None = None,
         dropout: float = 0.0,
+        prompt_gate: bool = False,
+        prompt_match: bool = False,
     ) -> None:
         super().__init__()
         self.projection = PoseProjection(lm_hidden, projection_hidden, decoder_config.hidden_size, dropout)
-        self.decoder = GraspDecoder(decoder_config, image_size)
+        self.decoder = GraspDecoder(decoder_config, image_size, prompt_gate=prompt_gate, prompt_match=prompt_match)
 
     def forward(
         self,

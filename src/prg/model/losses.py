@@ -23,10 +23,33 @@ from prg.grasp.maps import DEFAULT_WIDTH_SCALE, _check_width_scale, rects_to_map
 from prg.grasp.rect import GraspRect
 from prg.model.grasp_head import activate_maps
 
-__all__ = ["MAP_NAMES", "batch_target_maps", "grasp_map_loss", "pack_rects", "rasterise_rects", "target_maps"]
+__all__ = [
+    "MAP_NAMES",
+    "batch_target_maps",
+    "grasp_map_loss",
+    "match_loss",
+    "pack_rects",
+    "rasterise_rects",
+    "target_maps",
+]
 
 MAP_NAMES = ("quality", "cos2", "sin2", "width")
 _EPS = 1e-6
+
+
+def match_loss(match: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE + soft Dice of F_dec's match logits ``[N x s x s]`` against the cells of the embedding grid that hold
+    any of the target's grasp region (``target [N x 4 x S x S]``, quality > 0, max-pooled to ``s x s``)."""
+    if match.ndim != 3 or target.ndim != 4 or match.shape[0] != target.shape[0]:
+        raise ValueError(f"match [N x s x s] and target [N x 4 x S x S] expected, got {tuple(match.shape)}, "
+                         f"{tuple(target.shape)}")  # fmt: skip
+    logits = match.float()
+    cells = F.adaptive_max_pool2d((target[:, :1] > 0).float(), logits.shape[1:])[:, 0]
+    bce = F.binary_cross_entropy_with_logits(logits, cells)
+    p = logits.sigmoid().flatten(1)
+    t = cells.flatten(1)
+    dice = 1.0 - (2.0 * (p * t).sum(1) + 1.0) / (p.sum(1) + t.sum(1) + 1.0)
+    return bce + dice.mean()
 
 
 def grasp_map_loss(

@@ -35,7 +35,7 @@ from prg.model.adaptive_mixture import (
     wrapped_modules,
 )
 from prg.model.grasp_head import GraspHead, ImageEncoder, PromptTable, grasp_decoder_config, maps_to_image
-from prg.model.losses import batch_target_maps, grasp_map_loss
+from prg.model.losses import batch_target_maps, grasp_map_loss, match_loss
 from prg.model.map_decode import decode_maps
 from prg.model.presets import build_preset
 from prg.model.processor import PRGProcessor, ProcessorConfig, PromptDocument
@@ -88,6 +88,9 @@ class PRGModelConfig:
     dice_weight: float = 0.0  # soft Dice on the quality map, added to its BCE (losses.grasp_map_loss)
     prompt_vocab: list[str] = field(default_factory=list)  # categories of the stage-1 prompt table (PromptTable)
     prompt_distill_weight: float = 0.0  # pull γ([POSE]) towards the target category's prompt row (stage 2)
+    prompt_gate: bool = False  # F_dec's dense prompt path: image features gated by the prompt (GraspDecoder)
+    prompt_match: bool = False  # F_dec's match map: prompt . projected image features per cell (GraspDecoder)
+    match_weight: float = 0.0  # BCE + Dice of the match map against the target's grasp cells (with prompt_match)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -402,8 +405,7 @@ class PRGModel(nn.Module):
             # F_enc is frozen: its features are constants (ImageEncoder already disables its graph).
             embeddings = self.image_encoder(batch["sam_pixel_values"])
             prompts = self.grasp_head.projection(out.pose_hidden)
-            logits = self.grasp_head.decoder(prompts, embeddings, out.pose_index[0], return_logits=True)
-            grasp_loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+            grasp_loss, parts = self._grasp_loss(prompts, embeddings, out.pose_index[0], targets)
             distill = self._distill_loss(prompts, batch.get("pose_categories"))
             if distill is not None:
                 parts["distill"] = distill
@@ -417,6 +419,19 @@ class PRGModel(nn.Module):
         loss = lm_loss + self.config.grasp_loss_weight * grasp_loss + w_bal * bal
         terms = {"lm_loss": lm_loss, "grasp_loss": grasp_loss, "balance_loss": bal}
         return {"loss": loss, **terms, "components": components}
+
+    def _grasp_loss(
+        self, prompts: torch.Tensor, embeddings: torch.Tensor, image_index: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """F_dec's map loss for these prompts, plus ``match_weight`` x the match-map loss where F_dec has one."""
+        decoder = self.grasp_head.decoder
+        if decoder.match_proj is None or not self.config.match_weight:
+            logits = decoder(prompts, embeddings, image_index, return_logits=True)
+            return grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+        logits, match = decoder(prompts, embeddings, image_index, return_logits=True, return_match=True)
+        loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+        parts["match"] = match_loss(match, targets)
+        return loss + self.config.match_weight * parts["match"], parts
 
     def _distill_loss(self, prompts: torch.Tensor, categories: Any) -> torch.Tensor | None:
         """Mean squared distance of γ's outputs to their target's category row (rows fixed), relative to the
@@ -444,9 +459,8 @@ class PRGModel(nn.Module):
         decoder = self.grasp_head.decoder
         embeddings = self.image_encoder(batch["sam_pixel_values"])
         prompts = self.prompt_table(batch["prompt_kind"], batch["prompt_category"], batch["prompt_points"], decoder)
-        logits = decoder(prompts, embeddings, batch["prompt_image_index"], return_logits=True)
         targets = batch_target_maps(batch, self.map_size, self.config.width_scale)
-        grasp_loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+        grasp_loss, parts = self._grasp_loss(prompts, embeddings, batch["prompt_image_index"], targets)
         zero = grasp_loss.new_zeros(())
         return {"loss": self.config.grasp_loss_weight * grasp_loss, "lm_loss": zero, "grasp_loss": grasp_loss,
                 "balance_loss": zero, "components": {k: v.detach() for k, v in parts.items()}}  # fmt: skip
@@ -617,6 +631,8 @@ def build_prg_model(config: PRGModelConfig, device: torch.device | str | None = 
                 grasp_decoder_config(**config.decoder),
                 encoder.image_size,
                 projection_hidden=config.projection_hidden,
+                prompt_gate=config.prompt_gate,
+                prompt_match=config.prompt_match,
             )
         if sam is not None:
             from prg.model.weights.sam import init_decoder_from_sam

@@ -66,6 +66,9 @@ class ModelSection:
     unfreeze: list[str] = field(default_factory=list)  # with init: module paths an earlier stage froze that train now
     dice_weight: float | None = None  # soft Dice on the quality map (None: the model's setting)
     prompt_distill_weight: float | None = None  # pull γ([POSE]) to the target's stage-1 category prompt
+    prompt_gate: bool | None = None  # F_dec's prompt-gated dense path (None: the preset's; architecture, so
+    prompt_match: bool | None = None  # only when building from the preset) / F_dec's match map
+    match_weight: float | None = None  # weight of the match-map loss (None: the model's setting)
 
 
 @dataclass

@@ -76,6 +76,14 @@ def build_model(cfg: TrainConfig) -> Any:
                 raise TrainError(f"model.init: {init} holds no complete checkpoint")
             init = found / "model"
         model = from_pretrained(init, base=m.base or None)
+        for key in ("prompt_gate", "prompt_match"):
+            wanted = getattr(m, key)
+            if wanted is not None and wanted != getattr(model.config, key):
+                built = getattr(model.config, key)
+                raise TrainError(
+                    f"model.{key}={wanted} does not fit model.init {init} (built with {key}={built}): "
+                    "it is architecture, fixed by stage 1"
+                )
         if model.config.train_encoder and not m.train_encoder:
             model.freeze_encoder()
         elif m.train_encoder and not model.config.train_encoder:
@@ -90,6 +98,9 @@ def build_model(cfg: TrainConfig) -> Any:
             config.sam = m.sam
         config.max_prompt_length = m.max_prompt_length
         config.train_encoder = m.train_encoder
+        for key in ("prompt_gate", "prompt_match"):
+            if getattr(m, key) is not None:
+                setattr(config, key, getattr(m, key))
         from prg.train.data import prompt_vocab
 
         config.prompt_vocab = prompt_vocab(cfg)  # stage 1 of the small recipe: its prompt table
@@ -101,6 +112,8 @@ def build_model(cfg: TrainConfig) -> Any:
         model.config.dice_weight = m.dice_weight
     if m.prompt_distill_weight is not None:
         model.config.prompt_distill_weight = m.prompt_distill_weight
+    if m.match_weight is not None:
+        model.config.match_weight = m.match_weight
     if any(s.kind == "grasp_prompt" for s in cfg.data.sources):
         return model  # stage 1 trains F_enc + F_dec only: no adapters on a language model it does not run
     if model.has_adapters or model.config.lora is not None:
@@ -229,6 +242,7 @@ class Trainer:
             for step in range(start_step, cfg.steps):
                 model.train()
                 parts: dict[str, float] = {}
+                local: dict[str, float] = {}
                 step_loss = 0.0
                 for _ in range(cfg.grad_accum):
                     batch = stream.next_batch()
@@ -257,6 +271,9 @@ class Trainer:
                     step_loss += float(terms[0]) / cfg.grad_accum
                     for k, v in zip(_PARTS, terms[1:].tolist(), strict=True):
                         parts[k] = parts.get(k, 0.0) + v / cfg.grad_accum
+                    # the grasp loss's components (quality, dice, match, distill, ...): this process's values
+                    for k, v in (out.get("components") or {}).items():
+                        local[k] = local.get(k, 0.0) + float(v) / cfg.grad_accum
                 scheduler.step()
                 losses.append(step_loss)
                 done = step + 1
@@ -266,7 +283,8 @@ class Trainer:
                 if cfg.log_every and (done % cfg.log_every == 0 or done == cfg.steps):
                     lr = float(scheduler.get_last_lr()[0])
                     rate = (done - start_step) / max(1e-9, time.perf_counter() - t0)
-                    logger.log(done, {"loss": step_loss, **parts, "lr": lr, "steps_per_s": rate})
+                    logger.log(done, {"loss": step_loss, **parts, **{f"part/{k}": v for k, v in local.items()},
+                                      "lr": lr, "steps_per_s": rate})  # fmt: skip
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{step_loss:.4f}")
