@@ -286,3 +286,13 @@ def test_more_stage_one_from_a_finished_model_trains_its_encoder_again(data, tmp
     before = from_pretrained(tmp_path / "frozen").image_encoder.state_dict()
     changed = [k for k, v in again.image_encoder.state_dict().items() if not torch.equal(v, before[k])]
     assert changed  # the encoder did train in the new run
+
+
+def test_the_time_budget_fits_the_cosine_to_the_speed_after_warm_up() -> None:
+    from prg.train.trainer import FIT_SKIP, FIT_WINDOW, budget_horizon
+
+    done = FIT_SKIP + FIT_WINDOW
+    # 60 steps took 30 s, the last 40 of them 8 s (0.2 s/step): 270 s of a 5-minute budget remain -> 1350 steps
+    assert budget_horizon(done, 10_000, elapsed_s=30.0, window_s=8.0, max_minutes=5.0) == done + 1350
+    assert budget_horizon(done, 500, 30.0, 8.0, 5.0) == 500  # never past the configured steps
+    assert budget_horizon(done, 10_000, 400.0, 8.0, 5.0) == done  # over budget already: the cosine ends now
