@@ -14,7 +14,8 @@ from prg.data.validate import validate_dataset
 @pytest.mark.integration
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "prg.cli.main", "demo", "--out", str(out), "--n", "4", "--embedder", "hashing"]
+    cmd = [sys.executable, "-m", "prg.cli.main", "demo", "--out", str(out), "--n", "4", "--embedder", "hashing",
+           "--annotations-only"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     assert validate_dataset(out / "dataset").ok
@@ -32,6 +33,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     before = (out / "dataset" / "records.jsonl").stat().st_mtime
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False).returncode == 0
     assert (out / "dataset" / "records.jsonl").stat().st_mtime == before
+    # another --n makes the scenes again (a reused folder never shows another run's scenes)
+    cmd[cmd.index("4")] = "3"
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False).returncode == 0
+    assert len(json.loads((out / "result.json").read_text())["records"]) == 3
+    info = json.loads((out / "dataset" / "dataset.json").read_text())["extra"]["config"]
+    assert (info["n"], info["seed"]) == (3, 2)  # the demo's seed: one the shipped checkpoint was not trained on
 
 
 @pytest.mark.integration

@@ -3,10 +3,14 @@
 1. PRG-Synth makes a few workspace scenes with implicit professional instructions, and the regulation corpus.
 2. The corpus is indexed (MiniLM + BM25 on the embedded LanceDB engine) and each instruction retrieves its rule
    through the pipeline's retrieval step, exactly as a full request would.
-3. With a checkpoint (``checkpoint=``), the whole pipeline answers each scene: the picture shows the model's grasps
-   and its cited answer, and ``result.json`` holds each ``PRGResult``. Without one (no trained checkpoint ships
-   yet: issue P6), the picture shows the target tool's annotated grasps, encoded to grasp maps and decoded back
-   (the decoder the model uses), scored with the rectangle metric and lifted to a 6-DoF pose.
+3. With a checkpoint (``checkpoint=``, by default the one that ships in ``prg/weights/prg-small``), the whole
+   pipeline answers each scene: the picture shows the model's grasps beside the annotated ones and its cited
+   answer, and ``result.json`` holds each ``PRGResult`` and its scores. Without one (``checkpoint=None`` where
+   none ships, or ``annotations_only``), the picture shows the target tool's annotated grasps, encoded to grasp
+   maps and decoded back (the decoder the model uses), scored with the rectangle metric and lifted to a pose.
+
+The scenes come from PRG-Synth seed :data:`DEMO_SEED`, which the shipped checkpoint never saw: it was trained on
+seeds 0 and 1 (scenes, documents and instructions all differ with the seed).
 
 Every figure printed is computed here; nothing is canned.
 """
@@ -21,7 +25,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DEMO_SEED", "DemoResult", "run_demo"]
+
+DEMO_SEED = 2
+"""PRG-Synth seed of the demo's scenes: not one the shipped checkpoint was trained on (0 and 1)."""
 
 
 @dataclass
@@ -40,11 +47,12 @@ def run_demo(
     out_dir: str | Path = "outputs/demo",
     n: int = 8,
     embedder: str = "minilm",
-    seed: int = 0,
+    seed: int = DEMO_SEED,
     progress: bool = True,
     checkpoint: str | Path | None = None,
 ) -> DemoResult:
-    """Run the demo into ``out_dir``; the dataset and index are reused when they are already there."""
+    """Run the demo into ``out_dir``; the dataset and index are reused when they are already there (and made
+    again when they were made for another ``n`` or ``seed``)."""
     from prg.data.dataset import iter_records, load_depth
     from prg.data.synth.generate import SynthConfig, generate
     from prg.data.validate import validate_dataset
@@ -72,6 +80,11 @@ def run_demo(
 
         read_checkpoint_config(checkpoint)
     ds, idx = out / "dataset", out / "index"
+    if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed):
+        import shutil
+
+        shutil.rmtree(ds)  # the demo's own folders, made for another n or seed
+        shutil.rmtree(idx, ignore_errors=True)
     if not (ds / "dataset.json").exists():
         generate(ds, SynthConfig(n=n, seed=seed), progress=progress)
     report = validate_dataset(ds)
@@ -83,7 +96,7 @@ def run_demo(
     # a rule is stated in several documents: any clause stating the record's rule is a correct retrieval
     groups = clause_groups(ds)
     if checkpoint is not None:
-        pipe = PRGPipeline.from_pretrained(checkpoint, index=idx, k_docs=5)
+        pipe = PRGPipeline.from_pretrained(checkpoint, index=idx)  # as many documents as it was trained with
     else:  # retrieval only: the pipeline's own retrieval step, no model
         pipe = PRGPipeline(model=None, retriever=Retriever.open(idx))
     rows: list[dict[str, Any]] = []
@@ -154,8 +167,7 @@ def run_demo(
                 f"Instruction: {rec.instruction}",
                 f"Retrieved rule: {quote[:400]}",
                 f"Reference answer: {rec.answer}",
-                "Red: the target's annotated grasps (no trained model ships yet;"
-                " prg demo --checkpoint CKPT draws a model's).",
+                "Red: the target's annotated grasps (annotations only; prg demo --checkpoint CKPT draws a model's).",
             ]
             pic = out / f"{rec.id}.png"
             caption(img, lines).save(pic)
@@ -166,6 +178,15 @@ def run_demo(
     result_path = out / "result.json"
     atomic_write_text(result_path, json.dumps({"records": rows}, indent=2, ensure_ascii=False))
     return DemoResult(out, rows, pictures, result_path)
+
+
+def _made_with(ds: Path) -> tuple[int, int] | None:
+    """(n, seed) a PRG-Synth folder was generated with, from its dataset.json (None if it does not say)."""
+    try:
+        config = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["extra"]["config"]
+        return int(config["n"]), int(config["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _rule_of(groups: dict[str, str], key: str) -> str:

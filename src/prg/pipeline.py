@@ -340,9 +340,16 @@ class PRGPipeline:
         base: Mapping[str, Any] | None = None,
         **settings: Any,
     ) -> PRGPipeline:
-        """Load a PRG checkpoint (``prg.model.checkpoint``) and open ``index`` (a path, or a ``Retriever``)."""
+        """Load a PRG checkpoint (``prg.model.checkpoint``) and open ``index`` (a path, or a ``Retriever``).
+
+        ``k_docs`` defaults to the number of documents the checkpoint was trained with (its ``training.json``,
+        written by ``prg.train.export``), else :class:`PipelineConfig`'s."""
         from prg.model.checkpoint import from_pretrained
 
+        if "k_docs" not in settings:
+            trained = _trained_k_docs(Path(checkpoint))
+            if trained is not None:
+                settings["k_docs"] = trained
         model = from_pretrained(checkpoint, map_location=device, base=base).eval()
         retriever = index
         if isinstance(index, (str, Path)):
@@ -499,13 +506,23 @@ class PRGPipeline:
         )
 
 
+def _trained_k_docs(checkpoint: Path) -> int | None:
+    """``data.k_docs`` of the run a checkpoint was exported from (None without a readable training.json)."""
+    try:
+        info = json.loads((checkpoint / "training.json").read_text(encoding="utf-8"))
+        k = info["config"]["data"]["k_docs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(k) if isinstance(k, int) and k > 0 else None
+
+
 def count_poses(answer: str) -> int:
     """``[POSE]`` tokens in an answer."""
     return answer.count(POSE_TOKEN)
 
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "prg-small"
-"""Where the trained small checkpoint ships inside the package (issue P6 trains and commits it)."""
+"""Where the trained small checkpoint ships inside the package (scripts/train_small.sh trains it, issue P6)."""
 
 
 def default_checkpoint() -> Path:
@@ -513,8 +530,8 @@ def default_checkpoint() -> Path:
     if (SHIPPED_CHECKPOINT / "config.json").is_file():
         return SHIPPED_CHECKPOINT
     raise FileNotFoundError(
-        "no trained PRG checkpoint ships with this version yet (training is issue P6): pass --checkpoint DIR, "
-        "a folder written by prg.model.checkpoint.save_pretrained (any preset; the tests use the tiny one)"
+        f"no trained PRG checkpoint in {SHIPPED_CHECKPOINT} (an install without its weights): pass --checkpoint DIR, "
+        "a folder written by prg.model.checkpoint.save_pretrained or prg.train.export"
     )
 
 

@@ -119,7 +119,9 @@ def test_bad_input_is_one_line_without_traceback(files, capsys, monkeypatch, arg
     assert len([line for line in err.splitlines() if line.startswith("error")]) == 1
 
 
-def test_no_checkpoint_names_what_to_pass(files, capsys, monkeypatch) -> None:
+def test_no_checkpoint_names_what_to_pass(files, capsys, monkeypatch, tmp_path) -> None:
+    # an install without the shipped checkpoint (a source tree without its weights)
+    monkeypatch.setattr("prg.pipeline.SHIPPED_CHECKPOINT", tmp_path / "no-weights")
     code, _, err = call(["predict", "-i", str(files["scene"]), "-t", "x"], capsys, monkeypatch)
     assert code == 1 and "pass --checkpoint DIR" in err and "Traceback" not in err
 

@@ -15,13 +15,21 @@ def demo(
     out: Path = typer.Option(Path("outputs/demo"), "--out", "-o", help="Output folder (reused if present)."),
     n: int = typer.Option(8, "--n", min=1, max=200, help="Number of scenes."),
     embedder: str = typer.Option("minilm", help="Text embedder for the index: minilm or hashing."),
-    checkpoint: Path = typer.Option(
-        None, "--checkpoint", "-c", help="PRG checkpoint: the model answers and grasps (default: annotations only)."
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", "-c", help="PRG checkpoint that answers and grasps (default: the shipped one)."
+    ),
+    annotations_only: bool = typer.Option(
+        False, "--annotations-only", help="No model: draw the target's annotated grasps."
     ),
 ) -> None:
-    """Make scenes, index the regulations, retrieve each instruction's rule, draw the grasp on the right tool."""
+    """Make scenes, index the regulations, answer each instruction with the trained model, draw its grasps."""
     from prg.demo import run_demo
+    from prg.pipeline import SHIPPED_CHECKPOINT
 
+    if annotations_only:
+        checkpoint = None
+    elif checkpoint is None and (SHIPPED_CHECKPOINT / "config.json").is_file():
+        checkpoint = SHIPPED_CHECKPOINT
     res = run_demo(out, n=n, embedder=embedder, checkpoint=checkpoint)
     for r in res.records:
         mark = "[green]✓[/green]" if r["gold_in_top5"] else "[red]✗[/red]"
@@ -36,6 +44,15 @@ def demo(
                 f"    model: {escape(p['answer'][:120])}   cites: {escape(cited)}   grasps: {len(p['grasps'])}",
                 highlight=False,
             )
+    scored = [r["score"] for r in res.records if "score" in r]
+    if scored:
+        on = sum(bool(s["on_target"]) for s in scored)
+        ok = sum(bool(s["grasp_success"]) for s in scored)
+        console.print(
+            f"model ({escape(str(checkpoint))}): top-1 grasp on the target tool in {on}/{len(scored)} scenes, "
+            f"passing the rectangle metric in {ok}/{len(scored)} (PRG-Synth, synthetic)",
+            highlight=False,
+        )
     found = sum(r["gold_in_top5"] for r in res.records)
     console.print(
         f"the instruction's rule is among the top 5 clauses for {found}/{len(res.records)} instructions; "

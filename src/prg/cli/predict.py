@@ -29,7 +29,9 @@ def predict(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (one line per request)."),
     overlay: Path = typer.Option(None, "--overlay", help="Write the image with the grasps and the answer here."),
-    k_docs: int = typer.Option(5, "--k-docs", min=0, help="Retrieved clauses shown to the model."),
+    k_docs: int | None = typer.Option(
+        None, "--k-docs", min=0, help="Retrieved clauses shown to the model (default: as many as it was trained with)."
+    ),
     k_grasps: int = typer.Option(3, "--k-grasps", min=1, help="Grasps kept per [POSE], best first."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per batched generation (--requests)."),
     embedder: str = typer.Option("minilm", help="Embedder for --docs: minilm (default) or hashing."),
@@ -48,7 +50,8 @@ def predict(
     if docs is not None:
         index = index_for_docs(docs, embedder=embedder)
     ckpt = checkpoint if checkpoint is not None else default_checkpoint()
-    pipe = PRGPipeline.from_pretrained(ckpt, index=index, device=device, k_docs=k_docs, k_grasps=k_grasps)
+    settings: dict[str, int] = {"k_grasps": k_grasps} if k_docs is None else {"k_grasps": k_grasps, "k_docs": k_docs}
+    pipe = PRGPipeline.from_pretrained(ckpt, index=index, device=device, **settings)
     try:
         results = []
         for start in range(0, len(batch), batch_size):
