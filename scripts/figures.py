@@ -625,7 +625,7 @@ def train_small_first(r: Results) -> str:
 
 @section("train-small-second")
 def train_small_second(r: Results) -> str:
-    t = r("train_small_h200")
+    t = r("train_small_h200_second")
     s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
     rows = [
         [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m.get("grasp_success", 0.0)),
@@ -648,6 +648,53 @@ def train_small_second(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']} Not shipped."])
 
 
+@section("train-small-third")
+def train_small_third(r: Results) -> str:
+    t = r("train_small_h200")
+    s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
+    rows = [
+        [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m["grasp_success"]),
+         f(100 * m["grasp_success_topk"]), f(100 * m["any_object_success"]), f(100 * m["format_ok"]),
+         f(100 * m["abstention_correct"]), f(100 * m["cites_rule"]), f(100 * m["hallucinated_any"])]
+        for split, m in ev.items()
+    ]  # fmt: skip
+    hits = ", ".join(f"{100 * v['prompt_hit']:.0f}% at step {v['step']}" for v in s1["val"])
+    head = (
+        f"{t['date']}, lent {t['device']}. Data: {t['data']}. Commands, in order: "
+        + "; ".join(f"`{c}`" for c in t["commands"])
+        + f". Stage 1 ({s1['what']}): {s1['steps_per_s']:.1f} steps/s, loss {s1['loss_first']:.2f} ->"
+        f" {s1['loss_last']:.2f}; val category-prompt hit {hits} (of {s1['val'][0]['n']:.0f} prompts); the"
+        f" learning rate was at its minimum from step {s1['lr_reached_minimum_at_step']}; {s1['ended']}."
+        f" Stage 2 ({s2['what']}): {s2['steps_per_s']:.2f} steps/s, LM loss {s2['first']['lm_loss']:.2f} ->"
+        f" {s2['last']['lm_loss']:.3f}, grasp loss {s2['first']['grasp_loss']:.2f} -> {s2['last']['grasp_loss']:.2f};"
+        f" minimum learning rate from step {s2['lr_reached_minimum_at_step']}; {s2['ended']}. Schedule:"
+        f" {t['schedule_bug']}. The exported model on the first 128 records of each split (synthetic, PRG-Synth), in %:"
+    )
+    header = ["split", "n", "target recognition", "grasp success", "top-k success", "any-object success", "format",
+              "abstention", "cites rule", "hallucinated"]  # fmt: skip
+    return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']}"])
+
+
+@section("train-step-small-h200")
+def train_step_small_h200(r: Results) -> str:
+    t = r("train_step_small_h200")
+    rows = [
+        [x["adapter"], f"{x['trainable_parameters']:,}", f"{x['s_per_step_p50']:.3f}", f"{x['tokens_per_s']:,.0f}",
+         f(x["peak_gib"])]
+        for x in t["runs"]
+    ]  # fmt: skip
+    return "\n\n".join(
+        [
+            f"`{t['command']}` ({t['device']}, torch {t['torch']}; small preset, batch {t['batch']} x {t['tokens']}"
+            " tokens, bf16 autocast):",
+            table(["adapter", "trainable", "s/step", "tokens/s", "peak GiB"], rows),
+            f"AdaptiveMixture / LoRA: **{t['am_over_lora']:.2f}x** (goal <= 1.25x; 3.3x in the issue's first"
+            " measurement): missed. At this size the step is launch-bound, and AdaptiveMixture's router, top-2"
+            " gather and four experts per projection are many small kernels where LoRA has two matmuls.",
+        ]
+    )
+
+
 @section("train-step-paper-h200")
 def train_step_paper_h200(r: Results) -> str:
     t = r("train_step_paper_h200")
@@ -664,8 +711,8 @@ def train_step_paper_h200(r: Results) -> str:
     )
     tail = (
         f"AdaptiveMixture / LoRA: **{t['am_over_lora']:.2f}x** (goal <= 1.25x). Goal >= 12k tokens/s: missed by both."
-        " In this run CLIP still trained (about 300M of the trainable parameters); the paper preset now freezes"
-        " it (`freeze: [vlm.vision_tower]`, as LLaVA and LISA do), which this table does not measure yet."
+        " CLIP is frozen (`freeze: [vlm.vision_tower]`, as LLaVA and LISA do): 78M trainable parameters, where the"
+        " earlier run that still trained CLIP had 382M (8,619 / 10,044 tokens/s, 71.4 / 63.5 GiB)."
     )
     header = ["adapter", "trainable", "s/step", "tokens/s", "MFU", "peak GiB"]
     return "\n\n".join([head, table(header, rows), tail])

@@ -15,6 +15,7 @@
 #                             cosine ends with the budget unless FIT_TO_BUDGET=false (stage 2)
 #   RESUME=1                  continue existing runs (--resume) instead of skipping them; a budgeted host
 #                             (10-minute commands) runs the recipe in several calls this way
+#   SKIP_STAGE1=1             leave stage 1 as it is (with RESUME=1: continue stage 2 only)
 #   SKIP_STAGE2=1 / SKIP_EXPORT=1  stop after stage 1 / after stage 2
 #   STAGE1_SET / STAGE2_SET   extra "key=value" overrides, space-separated (e.g. STAGE1_SET="steps=4000")
 #   PRG=...                   the prg command (default: prg on PATH)
@@ -64,8 +65,10 @@ s1=(); s2=()
 [ -n "${STAGE2_MINUTES:-}" ] && s2=(--set "max_minutes=$STAGE2_MINUTES" --set "fit_to_budget=${FIT_TO_BUDGET:-true}")
 for kv in ${STAGE1_SET:-}; do s1+=(--set "$kv"); done
 for kv in ${STAGE2_SET:-}; do s2+=(--set "$kv"); done
-stage prg-small-stage1 --config configs/train/small_stage1.yaml --set "output_dir=$WORK/runs" \
-  --set "data.sources=[$p1]" "${s1[@]}"
+if [ -z "${SKIP_STAGE1:-}" ]; then
+  stage prg-small-stage1 --config configs/train/small_stage1.yaml --set "output_dir=$WORK/runs" \
+    --set "data.sources=[$p1]" "${s1[@]}"
+fi
 [ -n "${SKIP_STAGE2:-}" ] && exit 0
 cache "$DS" "$WORK/index" "${PRG_RETRIEVAL_CACHE:-}"
 [ "$N_EXTRA" -gt 0 ] && cache "$EX" "$WORK/index_s1" "${PRG_RETRIEVAL_CACHE_EXTRA:-}"
