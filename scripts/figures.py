@@ -718,6 +718,23 @@ def train_step_paper_h200(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), tail])
 
 
+@section("eval-baselines-shipped-cpu")
+def eval_baselines_shipped_cpu(r: Results) -> str:
+    t = r("eval_baselines_shipped_cpu")
+    keys = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
+            "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
+            ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
+    rows = [
+        [name, f"{m['n']:.0f}", *[f(100 * m[k]) for k, _ in keys], f(m["bleu4"]), f"{m['seconds']:.0f}"]
+        for name, m in t["runs"].items()
+    ]  # fmt: skip
+    header = ["run", "n", *[name for _, name in keys], "BLEU-4", "seconds"]
+    cmds = "; ".join(f"{name}: `{m['command']}`" for name, m in t["runs"].items())
+    return "\n\n".join(
+        [f"{t['checkpoint']} on {t['data']} ({t['device']}). Commands: {cmds}. Rates in %:", table(header, rows)]
+    )
+
+
 @section("eval-model-test-cpu")
 def eval_model_test_cpu(r: Results) -> str:
     t = r("eval_model_test_cpu")

@@ -207,6 +207,29 @@ def test_modular_baseline_names_the_first_tool_and_grounds_it(tiny_run, tmp_path
     assert code != 0 and "--docs cache or oracle" in out + err
 
 
+def test_detector_baseline_grasps_without_reading(tiny_run, tmp_path, capsys, monkeypatch) -> None:
+    from prg.data.torch.prompts import category_vocab
+    from prg.eval.baselines import DetectorBaseline
+    from prg.model.checkpoint import save_pretrained
+    from prg.model.prg_model import build_prg_model, tiny_config
+
+    ds, _, ckpt = tiny_run
+    with pytest.raises(ValueError, match="prompt table"):
+        DetectorBaseline(from_pretrained_tiny(ckpt))
+    config = tiny_config()
+    config.prompt_vocab = category_vocab([ds], splits=None)
+    save_pretrained(build_prg_model(config), tmp_path / "with_table")
+    code, out, err = run_main(["eval", "model", "-c", str(tmp_path / "with_table"), "-d", str(ds), "-o",
+                               str(tmp_path / "r"), "--baseline", "detector", "--split", "zero_shot_task",
+                               "--limit", "3"], capsys, monkeypatch)  # fmt: skip
+    assert code == 0, out + err  # no --index needed: it reads no documents
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert report["settings"]["baseline"] == "detector" and report["settings"]["docs"] == "none"
+    for row in report["records"]:
+        assert row["answer"] == "[POSE]" and row["n_poses"] == 1 and not row["cites_rule"]
+    assert "any_object_success" in report["splits"]["zero_shot_task"]
+
+
 def from_pretrained_tiny(path: Path):  # type: ignore[no-untyped-def]
     from prg.model.checkpoint import from_pretrained
 

@@ -93,7 +93,7 @@ def model_(
         None,
         "--baseline",
         help="modular: retrieve-then-detect without the language model (the checkpoint's stage-1 prompt table "
-        "grounds the named tool).",
+        "grounds the named tool); detector: a language-free grasp detector (F_dec with one fixed prompt).",
     ),
 ) -> None:
     """Target recognition, grasp success, text quality and citations per split and industry, in a report."""
@@ -105,10 +105,12 @@ def model_(
 
     if docs not in DOCS_MODES:
         raise typer.BadParameter(f"--docs must be one of {', '.join(DOCS_MODES)}, got {docs!r}")
+    if baseline == "detector":
+        docs = "none"  # the language-free detector reads nothing
     if docs == "retrieved" and index is None:
         raise typer.BadParameter("--docs retrieved needs --index (or use --docs cache / --docs none)")
-    if baseline not in (None, "modular"):
-        raise typer.BadParameter(f"--baseline must be modular, got {baseline!r}")
+    if baseline not in (None, "modular", "detector"):
+        raise typer.BadParameter(f"--baseline must be modular or detector, got {baseline!r}")
     if baseline == "modular" and docs not in ("cache", "oracle"):
         raise typer.BadParameter("--baseline modular reads the documents in the request: use --docs cache or oracle")
     pipe: Any
@@ -117,6 +119,11 @@ def model_(
         from prg.model.checkpoint import from_pretrained
 
         pipe = ModularBaseline(from_pretrained(checkpoint, map_location=device), catalogue_names(dataset))
+    elif baseline == "detector":
+        from prg.eval.baselines import DetectorBaseline
+        from prg.model.checkpoint import from_pretrained
+
+        pipe = DetectorBaseline(from_pretrained(checkpoint, map_location=device))
     else:
         pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
     try:
