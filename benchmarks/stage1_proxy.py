@@ -98,8 +98,8 @@ def main() -> None:
         opt.step()
         sched.step()
         if (step + 1) % 100 == 0:
-            rows.append({"step": step + 1, "loss": float(loss), "hit": hit_rate(), "seconds": time.time() - t0})
-            print(f"step {step + 1}  loss {float(loss):.3f}  hit {rows[-1]['hit']:.3f}  {time.time() - t0:.0f} s")
+            rows.append({"step": step + 1, "loss": loss.item(), "hit": hit_rate(), "seconds": time.time() - t0})
+            print(f"step {step + 1}  loss {loss.item():.3f}  hit {rows[-1]['hit']:.3f}  {time.time() - t0:.0f} s")
     if a.out is not None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({"variant": a.variant, "args": vars(a) | {"out": str(a.out)}, "rows": rows},
