@@ -230,6 +230,20 @@ def test_detector_baseline_grasps_without_reading(tiny_run, tmp_path, capsys, mo
     assert "any_object_success" in report["splits"]["zero_shot_task"]
 
 
+def test_a_dataset_at_another_image_scale_is_warned_about(tiny_run) -> None:
+    from types import SimpleNamespace
+
+    from prg.eval.model import image_scale_mismatch
+
+    ds, _, ckpt = tiny_run
+    recs = list(iter_records(ds))
+    warning = image_scale_mismatch(from_pretrained_tiny(ckpt), ds, recs)  # the tiny encoder sees 64 px, scenes 448
+    assert warning is not None and "448x448" in warning and "64x64" in warning
+    assert image_scale_mismatch(SimpleNamespace(map_size=448), ds, recs) is None  # the small preset's size
+    assert image_scale_mismatch(SimpleNamespace(map_size=400), ds, recs) is None  # within the tolerance
+    assert image_scale_mismatch(None, ds, recs) is None  # a baseline without a model
+
+
 def from_pretrained_tiny(path: Path):  # type: ignore[no-untyped-def]
     from prg.model.checkpoint import from_pretrained
 

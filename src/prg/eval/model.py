@@ -26,7 +26,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DOCS_MODES", "ModelEval", "RecordEval", "evaluate_model", "summarise_records", "unreachable_gold"]
+__all__ = [
+    "DOCS_MODES",
+    "ModelEval",
+    "RecordEval",
+    "evaluate_model",
+    "image_scale_mismatch",
+    "summarise_records",
+    "unreachable_gold",
+]
 
 DOCS_MODES = ("retrieved", "cache", "oracle", "none")
 ANGLE_LIMIT_DEG = 30.0
@@ -229,6 +237,23 @@ def _warn_unreachable(retriever: Any, records: Sequence[Any]) -> None:
         )
 
 
+def image_scale_mismatch(model: Any, root: Path, records: Sequence[Any], tolerance: float = 1.5) -> str | None:
+    """A warning when the records' images are much larger or smaller than the encoder input the checkpoint was
+    built for (``map_size``): the processor resizes them, so tools appear at another scale than in training."""
+    from PIL import Image
+
+    size = getattr(model, "map_size", None)
+    if not size or not records:
+        return None
+    with Image.open(root / records[0].image) as im:  # the header only
+        w, h = im.size
+    scale = max(w, h) / size
+    if 1 / tolerance <= scale <= tolerance:
+        return None
+    return (f"warning: the dataset's images are {w}x{h}, the checkpoint's encoder sees {size}x{size}: images are "
+            f"resized by {1 / scale:.2f}, so tools appear at another scale than in training")  # fmt: skip
+
+
 def _oracle(root: Path, records: Sequence[Any]) -> list[list[Any] | None]:
     """The gold clauses of each record as the prompt's documents (a clause the corpus lacks is left out)."""
     from prg.pipeline import CitationOut, citation_label
@@ -288,6 +313,11 @@ def evaluate_model(
         chosen += recs[:limit] if limit else recs
     if docs == "retrieved":
         _warn_unreachable(pipeline.retriever, chosen)
+    mismatch = image_scale_mismatch(getattr(pipeline, "model", None), root, chosen)
+    if mismatch:
+        import sys
+
+        print(mismatch, file=sys.stderr)
     documents = _documents(docs, root, chosen, k_docs)
     groups = clause_groups(root)
     rows: list[RecordEval] = []
