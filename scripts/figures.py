@@ -718,12 +718,16 @@ def train_step_paper_h200(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), tail])
 
 
+EVAL_RATES = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
+              "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
+              ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
+"""The per-split rates of a ``prg eval model`` run, as (metrics.json key, column name), in the tables' order."""
+
+
 @section("eval-baselines-shipped-cpu")
 def eval_baselines_shipped_cpu(r: Results) -> str:
     t = r("eval_baselines_shipped_cpu")
-    keys = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
-            "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
-            ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
+    keys = EVAL_RATES
     rows = [
         [name, f"{m['n']:.0f}", *[f(100 * m[k]) for k, _ in keys], f(m["bleu4"]), f"{m['seconds']:.0f}"]
         for name, m in t["runs"].items()
@@ -738,9 +742,7 @@ def eval_baselines_shipped_cpu(r: Results) -> str:
 @section("eval-model-test-cpu")
 def eval_model_test_cpu(r: Results) -> str:
     t = r("eval_model_test_cpu")
-    keys = [("target_recognition", "target rec."), ("grasp_success", "grasp succ."), ("any_object_success",
-            "any-object succ."), ("format_ok", "format"), ("abstention_correct", "abstention"),
-            ("cites_rule", "cites rule"), ("hallucinated_any", "hallucinated")]  # fmt: skip
+    keys = EVAL_RATES
     rows = [
         [f"{split}, --docs {docs}", f"{m['n']:.0f}", *[f(100 * m[k]) if k in m else "n/a" for k, _ in keys],
          f(m["bleu4"]), f"{m['rouge_l']:.3f}", f"{m['cider']:.3f}", f"{run['seconds']:.0f}"]
