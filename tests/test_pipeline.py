@@ -187,3 +187,52 @@ def test_file_readers(tmp_path: Path) -> None:
         read_intrinsics('{"fx": -1, "fy": 3, "cx": 1, "cy": 1}')
     with pytest.raises(PRGInputError, match="neither a JSON file"):
         read_intrinsics("fx=1")
+
+
+def test_stream_yields_retrieved_then_the_answer_piece_by_piece_then_the_result(
+    pipeline: PRGPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, depth = scene()
+    instruction = "The breaker is off; I must touch the busbar."
+    answer = "Per EP-SAF-004 use the tested voltage detector [POSE] and prove it first."
+    proc = forced(pipeline.model.tokenizer, answer)
+    whole = pipeline(image, instruction, depth, INTRINSICS, logits_processor=forced(pipeline.model.tokenizer, answer))
+    from transformers import TextIteratorStreamer
+
+    # the hook behind stream(): a streamer per request, fed only while that request runs
+    streamers = [TextIteratorStreamer(pipeline.model.tokenizer, skip_special_tokens=False) for _ in range(2)]
+    reqs = [PRGRequest(image, instruction), PRGRequest(scene(40, 50, 3)[0], "Carry the acid.")]
+    out = pipeline.batch(reqs, streamers=streamers, logits_processor=proc)
+    assert "".join(streamers[0]).strip() == out[0].answer == answer
+    assert "".join(streamers[1]).strip() == out[1].answer
+    original = PRGPipeline.batch
+
+    def with_forced(self, requests, **kw):  # stream() runs batch() on its worker thread
+        return original(self, requests, logits_processor=forced(pipeline.model.tokenizer, answer), **kw)
+
+    monkeypatch.setattr(PRGPipeline, "batch", with_forced)
+    events = list(pipeline.stream(image, instruction, depth, INTRINSICS))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "retrieved" and kinds[-1] == "result" and set(kinds[1:-1]) == {"token"}
+    assert len(kinds) > 4  # the answer came in several pieces, not at the end
+    assert [c.id for c in events[0].documents] == [c.id for c in whole.retrieved]
+    text = "".join(e.text for e in events if e.kind == "token")
+    res = events[-1].result
+    assert text == res.answer == whole.answer
+    assert res.grasps == whole.grasps and res.poses == whole.poses and res.timings_ms["retrieval"] >= 0
+
+
+def test_stream_checks_the_request_before_yielding_and_raises_worker_errors(
+    pipeline: PRGPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(PRGInputError, match="instruction is empty"):
+        next(pipeline.stream(scene()[0], "  "))
+
+    def broken(self, *args):
+        raise RuntimeError("out of memory, say")
+
+    monkeypatch.setattr(PRGPipeline, "_batch", broken)
+    events = pipeline.stream(scene()[0], "Carry the acid.")
+    assert next(events).kind == "retrieved"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(events)  # batch() ended the streamer although generation failed: no hang

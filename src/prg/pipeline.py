@@ -20,7 +20,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ __all__ = [
     "PRGResult",
     "PipelineConfig",
     "PoseOut",
+    "StreamEvent",
     "citation_label",
     "default_checkpoint",
     "index_for_docs",
@@ -130,6 +131,46 @@ class PRGResult(BaseModel):
 
     def top_grasps(self) -> list[GraspRect | None]:
         return [g[0].to_rect() if g else None for g in self.grasps]
+
+
+@dataclass
+class StreamEvent:
+    """One event of :meth:`PRGPipeline.stream`: ``kind`` is ``retrieved`` (``documents``), ``token`` (``text``,
+    the next piece of the answer) or ``result`` (``result``, the whole :class:`PRGResult`)."""
+
+    kind: str
+    text: str = ""
+    documents: list[CitationOut] = field(default_factory=list)
+    result: PRGResult | None = None
+
+
+class _StreamFanout:
+    """The model's per-step hook (``token [B]``, ``finished [B]``) -> each request's streamer: ``put`` of the
+    request's new token while it runs, ``end()`` once it finished (its eos is not passed on)."""
+
+    def __init__(self, streamers: Sequence[Any], model: Any) -> None:
+        self.streamers = list(streamers)
+        self.skip = set(model.vlm.eos_token_ids) | {model.vlm.pad_token_id}
+        self.done = [s is None for s in self.streamers]
+
+    def __call__(self, token: Any, finished: Any) -> None:
+        ids, fin = token.tolist(), finished.tolist()
+        for i, st in enumerate(self.streamers):
+            if self.done[i]:
+                continue
+            if ids[i] not in self.skip:
+                st.put(token[i : i + 1].cpu())
+            if fin[i]:
+                self._end(i)
+
+    def _end(self, i: int) -> None:
+        self.done[i] = True
+        self.streamers[i].end()
+
+    def end_all(self) -> None:
+        for i in range(len(self.streamers)):
+            if not self.done[i]:
+                self._end(i)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -382,12 +423,33 @@ class PRGPipeline:
         k_docs: int | None = None,
         k_grasps: int | None = None,
         logits_processor: Any = None,
+        streamers: Sequence[Any] | None = None,
     ) -> list[PRGResult]:
         """Answer several requests with one batched generation; results in input order.
 
         Every request is checked before any work starts, so one bad request fails the call with its index.
         ``logits_processor`` (``(ids, scores) -> scores``) constrains decoding, e.g. to force an answer in tests.
+        ``streamers``: one per request (or None for a request not streamed), each with the ``put(ids)`` /
+        ``end()`` methods of transformers' streamers (``TextIteratorStreamer``): it gets the answer's token ids
+        as they are generated (eos and pads left out) and ``end()`` once that request has finished, or failed.
         """
+        if streamers is not None and len(streamers) != len(requests):
+            raise ValueError(f"{len(streamers)} streamers for {len(requests)} requests")
+        fanout = _StreamFanout(streamers, self.model) if streamers and any(s is not None for s in streamers) else None
+        try:
+            return self._batch(requests, k_docs, k_grasps, logits_processor, fanout)
+        finally:
+            if fanout is not None:
+                fanout.end_all()  # on errors too: a reader waiting on a streamer must not hang
+
+    def _batch(
+        self,
+        requests: Sequence[PRGRequest],
+        k_docs: int | None,
+        k_grasps: int | None,
+        logits_processor: Any,
+        on_token: _StreamFanout | None,
+    ) -> list[PRGResult]:
         if self.model is None:
             raise ValueError("this pipeline has no model (retrieval only): load one with PRGPipeline.from_pretrained")
         checked = []
@@ -426,7 +488,10 @@ class PRGPipeline:
             k=kg,
             logits_processor=logits_processor,
             timings=timings,
+            on_token=on_token,
         )
+        if on_token is not None:
+            on_token.end_all()  # before F_enc and the grasp decoder run: the text is complete
         results = []
         n = len(checked)
         for (rgb, instruction, depth, intr), pred, docs, tools in zip(checked, preds, retrieved, seen, strict=True):
@@ -456,6 +521,64 @@ class PRGPipeline:
                 )
             )
         return results
+
+    def stream(
+        self,
+        image: Any,
+        instruction: str,
+        depth: np.ndarray | None = None,
+        intrinsics: Any = None,
+        k_docs: int | None = None,
+        k_grasps: int | None = None,
+        documents: list[CitationOut] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """One request, streamed: a ``retrieved`` event (the chunks the prompt holds), ``token`` events (the
+        answer's text as it is generated, word by word), then one ``result`` event with the :class:`PRGResult`.
+
+        The request is checked before anything is yielded (:class:`PRGInputError`). Generation runs on a worker
+        thread; an error there is raised here after the text streamed so far.
+        """
+        import threading
+
+        from transformers import TextIteratorStreamer
+
+        if self.model is None:
+            raise ValueError("this pipeline has no model (retrieval only): load one with PRGPipeline.from_pretrained")
+        req = PRGRequest(image, instruction, depth, intrinsics, documents)
+        rgb, text, d, _ = req.checked()
+        t0 = time.perf_counter()
+        seen: list[str] = []
+        if documents is None:
+            documents, seen = self.retrieve(text, rgb, d, self.config.k_docs if k_docs is None else k_docs)
+        t_retrieval = time.perf_counter() - t0
+        yield StreamEvent("retrieved", documents=[c.model_copy() for c in documents])
+        streamer = TextIteratorStreamer(self.model.tokenizer, skip_special_tokens=False, timeout=None)
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = self.batch([PRGRequest(rgb, text, d, intrinsics, documents)], k_grasps=k_grasps,
+                                           streamers=[streamer])[0]  # fmt: skip
+            except BaseException as e:  # re-raised on the caller's thread below
+                box["error"] = e
+
+        worker = threading.Thread(target=work, name="prg-stream", daemon=True)
+        worker.start()
+        first = True
+        for piece in streamer:
+            if first:
+                piece = piece.lstrip()  # the answer is reported stripped
+            if piece:
+                first = False
+                yield StreamEvent("token", text=piece)
+        worker.join()
+        if "error" in box:
+            raise box["error"]
+        res: PRGResult = box["result"]
+        timings = dict(res.timings_ms)
+        timings["retrieval"] = round(1000 * t_retrieval, 3)
+        timings["total"] = round(timings.get("total", 0.0) + 1000 * t_retrieval, 3)
+        yield StreamEvent("result", result=res.model_copy(update={"seen_tools": seen, "timings_ms": timings}))
 
     def retrieve(
         self, instruction: str, rgb: np.ndarray | None = None, depth: np.ndarray | None = None, k: int | None = None

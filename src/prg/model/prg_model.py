@@ -484,6 +484,7 @@ class PRGModel(nn.Module):
         k: int = 3,
         logits_processor: LogitsProcessor | None = None,
         timings: dict[str, float] | None = None,
+        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> list[Prediction]:
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
         per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards).
@@ -492,6 +493,7 @@ class PRGModel(nn.Module):
 
         ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder``,
         ``grasp_head``, ``decode_maps``); the device is synchronised between stages, which costs a little.
+        ``on_token``: streaming hook, see :meth:`PRGVisionLanguageModel.generate`.
         """
         if len(images) != len(instructions):
             raise ValueError(f"{len(images)} images for {len(instructions)} instructions")
@@ -500,7 +502,9 @@ class PRGModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self._predict(images, instructions, documents, max_new_tokens, k, logits_processor, timings)
+            return self._predict(
+                images, instructions, documents, max_new_tokens, k, logits_processor, timings, on_token
+            )
         finally:
             self.train(was_training)
 
@@ -520,6 +524,7 @@ class PRGModel(nn.Module):
         k: int,
         logits_processor: LogitsProcessor | None,
         timings: dict[str, float] | None,
+        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> list[Prediction]:
         device = next(self.parameters()).device
         clock = _StageClock(timings, device)
@@ -540,6 +545,7 @@ class PRGModel(nn.Module):
                 max_new_tokens=max_new_tokens or self.config.max_new_tokens,
                 logits_processor=logits_processor,
                 decode=self.config.decode,
+                on_token=on_token,
             )
         finally:
             if adapters:

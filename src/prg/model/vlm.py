@@ -193,6 +193,7 @@ class PRGVisionLanguageModel(nn.Module):
         eos_token_id: int | Sequence[int] | None = None,
         logits_processor: LogitsProcessor | None = None,
         decode: str = "dynamic",
+        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
     ) -> GenerationOutput:
         """Greedy decoding with the LM's KV cache; collects one hidden state ``[H]`` per generated [POSE].
 
@@ -205,6 +206,10 @@ class PRGVisionLanguageModel(nn.Module):
         ``StaticCache``: every decode step has the same shapes) or ``"compiled"`` (static, and the one-token step
         compiled with CUDA graphs, ``torch.compile(mode="reduce-overhead")``: on a GPU this removes the per-kernel
         launch cost that otherwise dominates batch-1 decoding). All three give the same tokens and pose states.
+
+        ``on_token(token [B], finished [B])``: called after every step with the token each sample produced (pad
+        once it had finished) and whether it has now finished (its eos included), for streaming. It reads the
+        tokens on the host, so it adds one device sync per step: leave it None when not streaming.
         """
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
@@ -274,6 +279,8 @@ class PRGVisionLanguageModel(nn.Module):
             posed = (token == self.pose_token_id) & ~finished
             finished = finished | torch.isin(token, eos)
             done_history.append(finished.all())
+            if on_token is not None:
+                on_token(token, finished)
             if i == max_new_tokens - 1:
                 if not posed.any():  # a [POSE] as the very last token still needs its fed step
                     break
