@@ -187,6 +187,7 @@ class PRGRequest:
     depth: np.ndarray | None = None
     intrinsics: Any = None
     documents: list[CitationOut] | None = None  # given: used instead of retrieval (oracle/no-docs ablations, eval)
+    history: list[tuple[str, str]] = field(default_factory=list)  # earlier (instruction, answer) turns, oldest first
 
     def checked(self) -> tuple[np.ndarray, str, np.ndarray | None, CameraIntrinsics | None]:
         """The request's parts, validated and normalised; :class:`PRGInputError` names the first problem."""
@@ -489,6 +490,7 @@ class PRGPipeline:
             logits_processor=logits_processor,
             timings=timings,
             on_token=on_token,
+            histories=[list(r.history) for r in requests],
         )
         if on_token is not None:
             on_token.end_all()  # before F_enc and the grasp decoder run: the text is complete
@@ -531,10 +533,13 @@ class PRGPipeline:
         k_docs: int | None = None,
         k_grasps: int | None = None,
         documents: list[CitationOut] | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> Iterator[StreamEvent]:
         """One request, streamed: a ``retrieved`` event (the chunks the prompt holds), ``token`` events (the
         answer's text as it is generated, word by word), then one ``result`` event with the :class:`PRGResult`.
 
+        ``documents``: shown instead of retrieving; ``history``: the conversation's earlier ``(instruction,
+        answer)`` turns (``prg chat``), cut after the documents when the prompt is too long.
         The request is checked before anything is yielded (:class:`PRGInputError`). Generation runs on a worker
         thread; an error there is raised here after the text streamed so far.
         """
@@ -544,7 +549,7 @@ class PRGPipeline:
 
         if self.model is None:
             raise ValueError("this pipeline has no model (retrieval only): load one with PRGPipeline.from_pretrained")
-        req = PRGRequest(image, instruction, depth, intrinsics, documents)
+        req = PRGRequest(image, instruction, depth, intrinsics, documents, list(history))
         rgb, text, d, _ = req.checked()
         t0 = time.perf_counter()
         seen: list[str] = []
@@ -557,8 +562,8 @@ class PRGPipeline:
 
         def work() -> None:
             try:
-                box["result"] = self.batch([PRGRequest(rgb, text, d, intrinsics, documents)], k_grasps=k_grasps,
-                                           streamers=[streamer])[0]  # fmt: skip
+                one = PRGRequest(rgb, text, d, intrinsics, documents, list(history))
+                box["result"] = self.batch([one], k_grasps=k_grasps, streamers=[streamer])[0]
             except BaseException as e:  # re-raised on the caller's thread below
                 box["error"] = e
 

@@ -111,6 +111,36 @@ def test_documents_are_labelled_by_their_citation(model) -> None:
     assert "[doc 2] A bare string." in text
 
 
+def test_earlier_turns_come_before_the_instruction_and_are_cut_after_the_documents(model) -> None:
+    from prg.model.processor import build_prompt
+    from prg.tokens import POSE_TOKEN
+
+    tok, n_img = model.tokenizer, model.processor.num_image_tokens
+    pose_id = tok.convert_tokens_to_ids(POSE_TOKEN)
+    history = [("Which tool first?", "The detector [POSE]."), ("And then?", "The earthing clamp [POSE].")]
+    docs = [PromptDocument("EP-SAF-004 §4.2", "Verify the absence of voltage. " * 5)]
+    ids, seg = build_prompt(tok, "Why that order?", docs, n_img, history=history)
+    text = tok.decode(ids)
+    assert text.index("Which tool first?") < text.index("And then?") < text.index("Why that order?")
+    assert text.index("<image>") < text.index("Which tool first?")  # turns follow the image, as a chat does
+    assert pose_id not in ids  # an earlier answer's [POSE] is text, not a pose position
+    assert {s for t, s in zip(ids, seg, strict=True) if t not in (tok.convert_tokens_to_ids("<image>"),)} <= {
+        int(Segment.INSTRUCTION),
+        int(Segment.DOCUMENT),
+    }
+    whole = len(ids)
+    doc_len = sum(1 for s in seg if s == Segment.DOCUMENT)
+    # a budget that fits everything but the documents: the documents go, every turn stays
+    ids2, seg2 = build_prompt(tok, "Why that order?", docs, n_img, history=history, max_length=whole - doc_len)
+    assert Segment.DOCUMENT not in seg2 and "Which tool first?" in tok.decode(ids2)
+    # a few tokens less: the oldest turn goes as well, the newest stays
+    ids3, _ = build_prompt(tok, "Why that order?", docs, n_img, history=history, max_length=whole - doc_len - 3)
+    assert "Which tool first?" not in tok.decode(ids3) and "And then?" in tok.decode(ids3)
+    assert len(ids3) <= whole - doc_len - 3
+    with pytest.raises(ValueError, match="does not fit"):
+        build_prompt(tok, "Why that order?", docs, n_img, history=history, max_length=n_img)
+
+
 def test_padding_sides_and_labels(model) -> None:
     processor = model.processor
     built = [processor.tokenize("Which tool?", ["Rule 1."], answer="The detector [POSE]."), processor.tokenize("Hi")]

@@ -485,6 +485,7 @@ class PRGModel(nn.Module):
         logits_processor: LogitsProcessor | None = None,
         timings: dict[str, float] | None = None,
         on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        histories: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> list[Prediction]:
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
         per generated ``[POSE]``, in the original image's pixels. Runs in eval mode (restored afterwards).
@@ -493,7 +494,8 @@ class PRGModel(nn.Module):
 
         ``timings``: if given, filled with seconds per stage (``prompt``, ``generate``, ``encoder``,
         ``grasp_head``, ``decode_maps``); the device is synchronised between stages, which costs a little.
-        ``on_token``: streaming hook, see :meth:`PRGVisionLanguageModel.generate`.
+        ``on_token``: streaming hook, see :meth:`PRGVisionLanguageModel.generate`. ``histories``: per sample the
+        conversation's earlier ``(instruction, answer)`` turns (:func:`prg.model.processor.build_prompt`).
         """
         if len(images) != len(instructions):
             raise ValueError(f"{len(images)} images for {len(instructions)} instructions")
@@ -503,7 +505,7 @@ class PRGModel(nn.Module):
         self.eval()
         try:
             return self._predict(
-                images, instructions, documents, max_new_tokens, k, logits_processor, timings, on_token
+                images, instructions, documents, max_new_tokens, k, logits_processor, timings, on_token, histories
             )
         finally:
             self.train(was_training)
@@ -525,11 +527,12 @@ class PRGModel(nn.Module):
         logits_processor: LogitsProcessor | None,
         timings: dict[str, float] | None,
         on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        histories: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> list[Prediction]:
         device = next(self.parameters()).device
         clock = _StageClock(timings, device)
         processor = self.processor
-        batch = processor.encode_prompts(instructions, documents, side="left")
+        batch = processor.encode_prompts(instructions, documents, side="left", histories=histories)
         input_ids, mask, segments = (batch[n].to(device) for n in ("input_ids", "attention_mask", "segment_ids"))
         pixel_values = processor.vision_pixels(list(images), device=device)
         clock.stage("prompt")

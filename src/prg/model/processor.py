@@ -206,6 +206,7 @@ class PromptTemplate:
     user: str = "\nUSER: {instruction}\nASSISTANT:"
     answer: str = " {answer}"
     unlabelled: str = "doc {index}"
+    turn: str = "\nUSER: {instruction}\nASSISTANT: {answer}"
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, text: str, split_special: bool = True) -> list[int]:
@@ -228,14 +229,20 @@ def build_prompt(
     answer: str | None = None,
     max_length: int | None = None,
     template: PromptTemplate | None = None,
+    history: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[int], list[int]]:
     """Tokenise one PRG prompt (layout: :class:`PromptTemplate`); returns ``(input_ids, segment_ids)``, both of
     length ``L <= max_length``.
 
-    Truncation (when ``max_length`` is exceeded) only touches documents: documents are kept in retrieval order
+    ``history``: earlier ``(instruction, answer)`` turns of a conversation, oldest first, shown before the
+    current instruction. A ``[POSE]`` in an earlier answer is plain text there: only the answer being generated
+    (or trained) has pose positions.
+
+    Truncation (when ``max_length`` is exceeded) touches documents first: documents are kept in retrieval order
     while they fit; the first one that does not fit is cut to the remaining budget (dropped if not even its
-    label survives), and all later ones are dropped. The instruction, image and answer are never cut: if they
-    alone exceed ``max_length`` a ``ValueError`` says by how much.
+    label survives), and all later ones are dropped. Then, if the prompt still does not fit with no documents,
+    the oldest earlier turns are dropped. The instruction, image and answer are never cut: if they alone exceed
+    ``max_length`` a ``ValueError`` says by how much.
     """
     t = template or PromptTemplate()
     if n_image_tokens < 0:
@@ -248,6 +255,11 @@ def build_prompt(
     if answer is not None:
         answer_ids = [*_encode(tokenizer, t.answer.format(answer=answer), split_special=False), tokenizer.eos_token_id]
     fixed = len(head) + n_image_tokens + len(tail) + len(answer_ids)
+    turns = [_encode(tokenizer, t.turn.format(instruction=q, answer=a)) for q, a in history]
+    while turns and max_length is not None and fixed + sum(map(len, turns)) > max_length:
+        turns.pop(0)  # the oldest turn goes first
+    turn_ids = [i for ids in turns for i in ids]
+    fixed += len(turn_ids)
 
     budget = None if max_length is None else max_length - fixed
     if budget is not None and budget < 0:
@@ -271,12 +283,12 @@ def build_prompt(
             break
         doc_ids += body
 
-    ids = head + doc_ids + [image_id] * n_image_tokens + tail + answer_ids
+    ids = head + doc_ids + [image_id] * n_image_tokens + turn_ids + tail + answer_ids
     seg = (
         [Segment.INSTRUCTION] * len(head)
         + [Segment.DOCUMENT] * len(doc_ids)
         + [Segment.IMAGE] * n_image_tokens
-        + [Segment.INSTRUCTION] * len(tail)
+        + [Segment.INSTRUCTION] * (len(turn_ids) + len(tail))
         + [Segment.ANSWER] * len(answer_ids)
     )
     return ids, [int(s) for s in seg]
@@ -388,9 +400,14 @@ class PRGProcessor:
 
     # -- prompts ---------------------------------------------------------------------------------------------
     def tokenize(
-        self, instruction: str, documents: Sequence[str | PromptDocument] = (), answer: str | None = None
+        self,
+        instruction: str,
+        documents: Sequence[str | PromptDocument] = (),
+        answer: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> tuple[list[int], list[int]]:
-        """One prompt -> ``(input_ids, segment_ids)`` (documents cut first to ``max_prompt_length``)."""
+        """One prompt -> ``(input_ids, segment_ids)`` (documents cut first to ``max_prompt_length``, then the
+        oldest earlier turns of ``history``)."""
         return build_prompt(
             self.tokenizer,
             instruction,
@@ -399,6 +416,7 @@ class PRGProcessor:
             answer=answer,
             max_length=self.max_prompt_length,
             template=self.config.template,
+            history=history,
         )
 
     def pad(self, built: Sequence[tuple[Sequence[int], Sequence[int]]], side: str = "left") -> dict[str, torch.Tensor]:
@@ -428,11 +446,16 @@ class PRGProcessor:
         documents: Sequence[Sequence[str | PromptDocument]] | None = None,
         answers: Sequence[str | None] | None = None,
         side: str = "left",
+        histories: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Tokenise and pad a batch of prompts (see :meth:`tokenize` and :meth:`pad`)."""
         docs = documents if documents is not None else [[] for _ in instructions]
         ans = answers if answers is not None else [None for _ in instructions]
-        if len(docs) != len(instructions) or len(ans) != len(instructions):
-            raise ValueError(f"{len(docs)} document lists / {len(ans)} answers for {len(instructions)} instructions")
-        built = [self.tokenize(i, d, a) for i, d, a in zip(instructions, docs, ans, strict=True)]
+        hist = histories if histories is not None else [() for _ in instructions]
+        if len(docs) != len(instructions) or len(ans) != len(instructions) or len(hist) != len(instructions):
+            raise ValueError(
+                f"{len(docs)} document lists / {len(ans)} answers / {len(hist)} histories for "
+                f"{len(instructions)} instructions"
+            )
+        built = [self.tokenize(i, d, a, h) for i, d, a, h in zip(instructions, docs, ans, hist, strict=True)]
         return self.pad(built, side)
