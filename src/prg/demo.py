@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["DEMO_SEED", "DemoResult", "run_demo"]
+__all__ = ["DEMO_SEED", "DemoResult", "prepare_demo_data", "run_demo"]
 
 DEMO_SEED = 2
 """PRG-Synth seed of the demo's scenes: not one the shipped checkpoint was trained on (0 and 1)."""
@@ -54,15 +54,12 @@ def run_demo(
     """Run the demo into ``out_dir``; the dataset and index are reused when they are already there (and made
     again when they were made for another ``n`` or ``seed``)."""
     from prg.data.dataset import iter_records, load_depth
-    from prg.data.synth.generate import SynthConfig, generate
-    from prg.data.validate import validate_dataset
     from prg.eval.model import score as score_record
     from prg.fsutil import atomic_write_text
     from prg.grasp.maps import maps_to_rects, rects_to_maps
     from prg.grasp.metrics import grasp_success
     from prg.grasp.pose import rect_to_pose
     from prg.pipeline import PRGPipeline
-    from prg.retrieval.build import build_index
     from prg.retrieval.retriever import Retriever
     from prg.retrieval.rules import clause_groups, clause_key
     from prg.viz import caption, draw_grasps, result_overlay
@@ -79,19 +76,7 @@ def run_demo(
         from prg.model.checkpoint import read_checkpoint_config
 
         read_checkpoint_config(checkpoint)
-    ds, idx = out / "dataset", out / "index"
-    if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed):
-        import shutil
-
-        shutil.rmtree(ds)  # the demo's own folders, made for another n or seed
-        shutil.rmtree(idx, ignore_errors=True)
-    if not (ds / "dataset.json").exists():
-        generate(ds, SynthConfig(n=n, seed=seed), progress=progress)
-    report = validate_dataset(ds)
-    if not report.ok:
-        raise RuntimeError("the generated dataset does not validate:\n" + "\n".join(map(str, report.errors[:20])))
-    if not (idx / "CURRENT").exists():
-        build_index([ds / "documents"], idx, embedder=embedder)
+    ds, idx = prepare_demo_data(out, n=n, embedder=embedder, seed=seed, progress=progress)
 
     # a rule is stated in several documents: any clause stating the record's rule is a correct retrieval
     groups = clause_groups(ds)
@@ -178,6 +163,40 @@ def run_demo(
     result_path = out / "result.json"
     atomic_write_text(result_path, json.dumps({"records": rows}, indent=2, ensure_ascii=False))
     return DemoResult(out, rows, pictures, result_path)
+
+
+def prepare_demo_data(
+    out_dir: str | Path | None = None,
+    n: int = 8,
+    embedder: str = "minilm",
+    seed: int = DEMO_SEED,
+    progress: bool = True,
+) -> tuple[Path, Path]:
+    """The demo's scenes and their document index: ``(OUT/dataset, OUT/index)``, made when missing (or made for
+    another ``n`` / ``seed``) and validated. ``out_dir`` None: ``$PRG_CACHE_DIR/demo`` (``~/.cache/prg/demo``),
+    where ``prg serve`` and ``prg chat`` find their demo scenes and documents."""
+    import os
+    import shutil
+
+    from prg.data.synth.generate import SynthConfig, generate
+    from prg.data.validate import validate_dataset
+    from prg.retrieval.build import build_index
+
+    if out_dir is None:
+        out_dir = Path(os.environ.get("PRG_CACHE_DIR") or Path.home() / ".cache" / "prg") / "demo"
+    out = Path(out_dir)
+    ds, idx = out / "dataset", out / "index"
+    if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed):
+        shutil.rmtree(ds)  # the demo's own folders, made for another n or seed
+        shutil.rmtree(idx, ignore_errors=True)
+    if not (ds / "dataset.json").exists():
+        generate(ds, SynthConfig(n=n, seed=seed), progress=progress)
+    report = validate_dataset(ds)
+    if not report.ok:
+        raise RuntimeError("the generated dataset does not validate:\n" + "\n".join(map(str, report.errors[:20])))
+    if not (idx / "CURRENT").exists():
+        build_index([ds / "documents"], idx, embedder=embedder)
+    return ds, idx
 
 
 def _made_with(ds: Path) -> tuple[int, int] | None:
