@@ -1,0 +1,110 @@
+"""Fixtures for the server's tests: a tiny checkpoint, a small document index, a demo-like dataset, and a
+pipeline whose answers can be forced (the tiny model's own output is random)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from prg.model.checkpoint import save_pretrained
+from prg.model.prg_model import build_tiny_prg_model
+from prg.pipeline import PRGPipeline
+from prg.retrieval.build import build_index
+
+DOCS = {
+    "EP-SAF-004.md": "# EP-SAF-004 Safe isolation\n\n## 4 Testing\n\n4.2 Before touching a busbar, verify the absence "
+    "of voltage with a tested voltage detector.\n\n4.3 Prove the detector on a known live source before and after.\n",
+    "CH-LAB-002.md": "# CH-LAB-002 Acids\n\n## 3 Carrying\n\n3.1 Carry acid bottles in a bottle carrier, never by "
+    "the neck.\n\n3.2 Wear a face shield when decanting concentrated acids.\n",
+}
+INTRINSICS = {"fx": 300.0, "fy": 300.0, "cx": 40.0, "cy": 30.0}
+FORCED = "Per EP-SAF-004 §4.2 take the tested voltage detector [POSE] first."
+
+
+@pytest.fixture(scope="session")
+def serve_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("serve")
+    docs = root / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text)
+    build_index([docs], root / "index", embedder="hashing")
+    save_pretrained(build_tiny_prg_model(), root / "ckpt")
+    return root / "ckpt", root / "index"
+
+
+def forcing(tokenizer: Any, text: str) -> Any:
+    """A logits processor making every row say ``text`` then stop (``[POSE]`` as one token)."""
+    plan = [*tokenizer.encode(" " + text, add_special_tokens=False, split_special_tokens=False)]
+    plan.append(tokenizer.eos_token_id)
+    step = {"i": 0}
+
+    def proc(ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        i = step["i"]
+        step["i"] += 1
+        if i >= len(plan):
+            return scores
+        scores = torch.full_like(scores, -1e9)
+        scores[:, plan[i]] = 0.0
+        return scores
+
+    return proc
+
+
+class ForcedPipeline(PRGPipeline):
+    """The real pipeline, every batch made to answer :data:`FORCED` (so that grasps and citations exist), and
+    the sizes of the batches it ran recorded."""
+
+    batches: list[int]
+
+    def batch(self, requests, k_docs=None, k_grasps=None, logits_processor=None, streamers=None):  # type: ignore[no-untyped-def]
+        self.batches.append(len(requests))
+        proc = forcing(self.model.tokenizer, FORCED)
+        return super().batch(requests, k_docs, k_grasps, proc, streamers)
+
+
+@pytest.fixture(scope="session")
+def forced_pipeline(serve_files: tuple[Path, Path]) -> Iterator[ForcedPipeline]:
+    ckpt, index = serve_files
+    base = PRGPipeline.from_pretrained(ckpt, index=index, k_docs=2)
+    pipe = ForcedPipeline(base.model, base.retriever, base.config)
+    pipe.batches = []
+    pipe.model.config.max_new_tokens = 160
+    yield pipe
+    pipe.close()
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def scene(h: int = 60, w: int = 80, seed: int = 0) -> tuple[bytes, bytes]:
+    """(RGB PNG, 16-bit depth PNG in millimetres) of one random scene."""
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    depth = np.full((h, w), 700, np.uint16)
+    return png_bytes(rgb), png_bytes(depth)
+
+
+def png_bomb(side: int = 30000) -> bytes:
+    """A real ``side x side`` 1-bit PNG of zeros: ~100 kB on the wire, ``side**2`` pixels when decoded."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" * (1 + side // 8)  # filter byte + the row's bits
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row * 1000) for _ in range(side // 1000)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
