@@ -108,3 +108,43 @@ def png_bomb(side: int = 30000) -> bytes:
     idat = b"".join(comp.compress(row * 1000) for _ in range(side // 1000)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, on a thread of the test process."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        for _ in range(500):
+            if self.server.started:
+                return
+            time.sleep(0.01)
+        raise RuntimeError("the test server did not start")
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live(forced_pipeline: ForcedPipeline) -> Iterator[LiveServer]:
+    """The app over :func:`forced_pipeline` on a live loopback port (body timeout 1 s, for the slow-client test)."""
+    from prg.serve.app import ServeSettings, create_app
+
+    server = LiveServer(create_app(forced_pipeline, ServeSettings(body_timeout_s=1.0, max_wait_ms=20)))
+    yield server
+    server.close()

@@ -165,9 +165,12 @@ class Guard:
             if length is not None and length.isdigit() and int(length) > limit:
                 raise _BodyProblem(_too_large(int(length), limit))
             received = 0
+            body_done = False
 
             async def receive_() -> Message:
-                nonlocal received
+                nonlocal received, body_done
+                if body_done:  # after the body, receive() waits for a disconnect (StreamingResponse): no timeout
+                    return await receive()
                 try:
                     message = await asyncio.wait_for(receive(), timeout)
                 except asyncio.TimeoutError:
@@ -178,6 +181,9 @@ class Guard:
                     received += len(message.get("body", b""))
                     if received > limit:
                         raise _BodyProblem(_too_large(received, limit))
+                    body_done = not message.get("more_body", False)
+                else:
+                    body_done = True
                 return message
 
             await self.app(scope, receive_, send_)
@@ -596,11 +602,11 @@ class _Scenes:
 
     def _load(self) -> dict[str, Any]:
         if self._records is None:
-            self._records = {}
-            if self.root is not None and (self.root / "dataset.json").is_file():
-                from prg.data.dataset import iter_records
+            if self.root is None or not (self.root / "dataset.json").is_file():
+                return {}  # not made yet (prg serve makes the demo's on its loading thread): look again next time
+            from prg.data.dataset import iter_records
 
-                self._records = {r.id: r for r in iter_records(self.root)}
+            self._records = {r.id: r for r in iter_records(self.root)}
         return self._records
 
     def list(self) -> list[dict[str, Any]]:
