@@ -16,7 +16,18 @@ from PIL import Image, ImageDraw, ImageFont
 
 from prg.grasp.rect import GraspRect
 
-__all__ = ["PALETTE", "caption", "contact_sheet", "draw_grasps", "draw_masks", "record_overlay", "result_overlay"]
+__all__ = [
+    "PALETTE",
+    "caption",
+    "caption_font",
+    "contact_sheet",
+    "draw_grasps",
+    "draw_masks",
+    "record_overlay",
+    "result_overlay",
+    "shorten",
+    "wrap_to_width",
+]
 
 PALETTE: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -74,19 +85,64 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def caption(image: Image.Image, lines: Sequence[str], width_chars: int | None = None) -> Image.Image:
-    """Append a white caption band with wrapped text under the image."""
-    font = _font(12)
+CAPTION_FONT_SIZE = 12
+CAPTION_MARGIN = 4  # pixels between the text and the band's edges
+_LINE_HEIGHT = 15
+
+
+def caption_font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The font captions are drawn in (what :func:`wrap_to_width` measures with)."""
+    return _font(CAPTION_FONT_SIZE)
+
+
+def wrap_to_width(text: str, width: float, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width`` pixels as ``font`` draws them.
+
+    Measured with the font (``getlength``), not counted in characters: a proportional font fits ~40 narrow letters
+    or ~20 capitals in the same width, so a character count either wastes the band or runs off its edge. A single
+    word wider than a line (a long URL or id) is the one thing broken between letters: it could not fit otherwise.
+    """
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        trial = f"{line} {word}" if line else word
+        if font.getlength(trial) <= width:
+            line = trial
+            continue
+        if line:
+            lines.append(line)
+        while len(word) > 1 and font.getlength(word) > width:
+            cut = 1  # the longest head that fits, at least one letter
+            while cut < len(word) - 1 and font.getlength(word[: cut + 1]) <= width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    if line:
+        lines.append(line)
+    return lines or [""]
+
+
+def shorten(text: str, max_chars: int) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut after a whole word with " …" when longer than
+    ``max_chars``; a first word longer than that is the one case cut inside a word (else nothing would be left)."""
+    short = textwrap.shorten(text, max_chars, placeholder=" …", break_on_hyphens=False)  # "two-pole" is one word
+    if short == "…" and text.strip():
+        return " ".join(text.split())[: max_chars - 1] + "…"
+    return short
+
+
+def caption(image: Image.Image, lines: Sequence[str]) -> Image.Image:
+    """Append a white caption band under the image: each of ``lines`` wrapped to the image's width."""
+    font = caption_font()
     w = image.width
-    width_chars = width_chars or max(20, w // 6)
     wrapped: list[str] = []
     for line in lines:
-        wrapped += textwrap.wrap(line, width_chars) or [""]
-    line_h = 15
-    band = Image.new("RGB", (w, line_h * len(wrapped) + 8), (255, 255, 255))
+        wrapped += wrap_to_width(line, w - 2 * CAPTION_MARGIN, font)
+    band = Image.new("RGB", (w, _LINE_HEIGHT * len(wrapped) + 2 * CAPTION_MARGIN), (255, 255, 255))
     d = ImageDraw.Draw(band)
     for i, t in enumerate(wrapped):
-        d.text((4, 4 + i * line_h), t, fill=(0, 0, 0), font=font)
+        d.text((CAPTION_MARGIN, CAPTION_MARGIN + i * _LINE_HEIGHT), t, fill=(0, 0, 0), font=font)
     out = Image.new("RGB", (w, image.height + band.height), (255, 255, 255))
     out.paste(image.convert("RGB"), (0, 0))
     out.paste(band, (0, image.height))
@@ -111,7 +167,7 @@ def result_overlay(image: Image.Image | np.ndarray, result: object, show_text: b
         return img
     lines = [f"Instruction: {result.instruction}", f"Answer: {result.answer}"]
     for c in result.citations:
-        lines.append(f"Cited {c.id}: {c.text[:300]}")
+        lines.append(f"Cited {c.id}: {shorten(c.text, 300)}")
     if result.unresolved_citations:
         lines.append("Cited but not retrieved: " + ", ".join(result.unresolved_citations))
     if not result.grasps:
