@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["DEMO_SEED", "DemoResult", "prepare_demo_data", "run_demo"]
+__all__ = ["DEMO_SEED", "TOP_K", "DemoResult", "prepare_demo_data", "rule_rank", "run_demo"]
 
 DEMO_SEED = 2
 """PRG-Synth seed of the demo's scenes: not one the shipped checkpoint was trained on (0 and 1)."""
+TOP_K = 5
+"""Clauses retrieved per instruction; a record is a retrieval hit (``gold_in_top5``) when one states its rule."""
 
 
 @dataclass
@@ -91,17 +93,18 @@ def run_demo(
             with Image.open(ds / rec.image) as im:
                 img = im.convert("RGB")
             depth = load_depth(ds, rec)
-            hits, _ = pipe.retrieve(rec.instruction, np.asarray(img), depth, k=5)
-            top = hits[0] if hits else None
+            hits, _ = pipe.retrieve(rec.instruction, np.asarray(img), depth, k=TOP_K)
             gold = {_rule_of(groups, clause_key(d.doc_id, d.clause)) for d in rec.documents}
-            ranked = [_rule_of(groups, clause_key(h.doc_id, h.clause)) for h in hits]
+            rank = rule_rank(gold, [_rule_of(groups, clause_key(h.doc_id, h.clause)) for h in hits])
             row: dict[str, Any] = {
                 "id": rec.id,
                 "split": rec.split,
                 "instruction": rec.instruction,
                 "retrieved": [h.id for h in hits],
                 "gold": sorted(gold),
-                "gold_in_top5": bool(gold & set(ranked[:5])),  # the record's rule, from any document
+                "gold_in_top5": rank is not None,  # the record's rule, from any document
+                "rule_rank": rank,  # 1-based rank of the first retrieved clause stating it
+                "rule_clause": hits[rank - 1].id if rank is not None else None,
                 "answer": rec.answer,
                 "targets": [o.name for o in rec.target_objects()],
             }
@@ -146,11 +149,10 @@ def run_demo(
                             "pose": pose.to_ros_dict(),
                         }
                     )
-            quote = f"{top.id}: {top.text}" if top is not None else "(nothing retrieved)"
             lines = [
                 f"[{rec.industry} / {rec.split}] {rec.id}",
                 f"Instruction: {rec.instruction}",
-                f"Retrieved rule: {quote[:400]}",
+                _retrieval_line(hits, rank),
                 f"Reference answer: {rec.answer}",
                 "Red: the target's annotated grasps (annotations only; prg demo --checkpoint CKPT draws a model's).",
             ]
@@ -206,6 +208,25 @@ def _made_with(ds: Path) -> tuple[int, int] | None:
         return int(config["n"]), int(config["seed"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def rule_rank(gold: set[str], ranked: list[str]) -> int | None:
+    """1-based rank of the first retrieved rule in ``gold`` (``ranked``: the hits' rules, best first), else None."""
+    return next((i for i, r in enumerate(ranked, start=1) if r in gold), None)
+
+
+def _retrieval_line(hits: list[Any], rank: int | None) -> str:
+    """The caption's quote: the retrieved clause that states the instruction's rule, with its rank (what the CLI's
+    check mark means), or, when none does, the top hit saying it is another rule."""
+    from prg.viz import shorten
+
+    if not hits:
+        return "Retrieved: nothing."
+    if rank is None:
+        top = hits[0]
+        return f"The rule is not among the {len(hits)} retrieved clauses; top hit {top.id}: {shorten(top.text, 300)}"
+    hit = hits[rank - 1]
+    return f"Retrieved rule (rank {rank} of {len(hits)}) {hit.id}: {shorten(hit.text, 400)}"
 
 
 def _rule_of(groups: dict[str, str], key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -23,7 +24,7 @@ def demo(
     ),
 ) -> None:
     """Make scenes, index the regulations, answer each instruction with the trained model, draw its grasps."""
-    from prg.demo import run_demo
+    from prg.demo import TOP_K, run_demo
     from prg.pipeline import SHIPPED_CHECKPOINT
 
     if annotations_only:
@@ -31,19 +32,13 @@ def demo(
     elif checkpoint is None and (SHIPPED_CHECKPOINT / "config.json").is_file():
         checkpoint = SHIPPED_CHECKPOINT
     res = run_demo(out, n=n, embedder=embedder, checkpoint=checkpoint)
+    console.print(
+        f"✓ / ✗: a clause stating the instruction's rule is / is not among the top {TOP_K} retrieved; "
+        "'rule:' names that clause and its rank (else the top hit)",
+        highlight=False,
+    )
     for r in res.records:
-        mark = "[green]✓[/green]" if r["gold_in_top5"] else "[red]✗[/red]"
-        console.print(f"{mark} {escape(r['id'])}: {escape(r['instruction'])}", highlight=False)
-        rule = r["retrieved"][0] if r["retrieved"] else "-"
-        target = ", ".join(r["targets"]) or "not on the table"
-        console.print(f"    rule: {escape(rule)}   target: {escape(target)}", highlight=False)
-        if "prediction" in r:
-            p = r["prediction"]
-            cited = ", ".join(c["id"] for c in p["citations"]) or "nothing"
-            console.print(
-                f"    model: {escape(p['answer'][:120])}   cites: {escape(cited)}   grasps: {len(p['grasps'])}",
-                highlight=False,
-            )
+        _print_record(r)
     scored = [r["score"] for r in res.records if "score" in r]
     if scored:
         on = sum(bool(s["on_target"]) for s in scored)
@@ -55,6 +50,30 @@ def demo(
         )
     found = sum(r["gold_in_top5"] for r in res.records)
     console.print(
-        f"the instruction's rule is among the top 5 clauses for {found}/{len(res.records)} instructions; "
-        f"pictures and result.json in {escape(str(out))}"
+        f"the instruction's rule is among the top {TOP_K} clauses for {found}/{len(res.records)} instructions; "
+        f"pictures and result.json in {escape(str(out))}",
+        highlight=False,
     )
+
+
+def _print_record(r: dict[str, Any]) -> None:
+    """One scene: the mark and the clause it is about (the one the picture quotes), the target, the model's answer."""
+    from prg.viz import shorten
+
+    mark = "[green]✓[/green]" if r["gold_in_top5"] else "[red]✗[/red]"
+    console.print(f"{mark} {escape(r['id'])}: {escape(r['instruction'])}", highlight=False)
+    if r.get("rule_rank") is not None:
+        rule = f"{r['rule_clause']} (rank {r['rule_rank']} of {len(r['retrieved'])})"
+    elif r["retrieved"]:
+        rule = f"not in the top {len(r['retrieved'])}; top hit {r['retrieved'][0]}"
+    else:
+        rule = "nothing retrieved"
+    target = ", ".join(r["targets"]) or "not on the table"
+    console.print(f"    rule: {escape(rule)}   target: {escape(target)}", highlight=False)
+    if "prediction" in r:
+        p = r["prediction"]
+        cited = ", ".join(c["id"] for c in p["citations"]) or "nothing"
+        console.print(
+            f"    model: {escape(shorten(p['answer'], 120))}   cites: {escape(cited)}   grasps: {len(p['grasps'])}",
+            highlight=False,
+        )
