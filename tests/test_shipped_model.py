@@ -72,5 +72,7 @@ def test_prg_predict_answers_with_the_shipped_checkpoint_by_default(tmp_path: Pa
            rec.instruction, "--docs", str(ds / "documents"), "--embedder", "hashing", "--json"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
+    # the answer, not transformers' noise: no loading bar, no clean-up warning from the shipped tokenizer
+    assert "Loading weights" not in proc.stderr and "clean_up_tokenization_spaces" not in proc.stderr, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(result["retrieved"]) == 3 and "[POSE]" in result["answer"] and result["grasps"]

@@ -94,6 +94,22 @@ def _assert_same(a: Pair, b: Pair) -> None:
             smollm.BOS_TOKEN_ID, smollm.EOS_TOKEN_ID, smollm.PAD_TOKEN_ID)  # fmt: skip
 
 
+def test_tokenizer_decodes_without_the_wordpiece_clean_up(tmp_path: Path, fake_gguf: list[int]) -> None:
+    """A GGUF conversion may set clean_up_tokenization_spaces (transformers 5.17 did): it would strip the space
+    before punctuation on versions that apply it, and newer ones warn on every decode. PRG turns it off, and the
+    cache folder keeps it off."""
+    model, tokenizer = _fake_pair()
+    tokenizer.clean_up_tokenization_spaces = True
+    smollm.set_special_tokens(model, tokenizer)
+    assert tokenizer.clean_up_tokenization_spaces is False
+    text = "Hello world , check the voltage ."
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+    _load(tmp_path)
+    _, cached = _load(tmp_path)  # the second load reads the cache folder
+    assert fake_gguf == [1] and cached.clean_up_tokenization_spaces is False
+    assert cached.decode(cached.encode(text)) == text
+
+
 def test_second_load_reads_the_cache(tmp_path: Path, fake_gguf: list[int]) -> None:
     first = _load(tmp_path)
     folder = _folder(tmp_path)

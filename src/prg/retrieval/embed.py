@@ -113,8 +113,11 @@ class MiniLMEmbedder:
         self._torch = torch
         self.device = torch.device(device)
         self.max_length = max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
+        from prg.hfutil import quiet_loading
+
+        with quiet_loading():  # a local load of a second: no "Loading weights" bar on every query
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
         self.model = self.model.to(device=self.device, dtype=torch.float32).eval()
         self.dim = int(self.model.config.hidden_size)
 

