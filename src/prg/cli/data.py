@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-app = typer.Typer(help="Convert, validate and visualise PRG dataset folders.", no_args_is_help=True)
+from prg.cli.help import HelpGroup
+
+app = typer.Typer(help="Convert, validate and visualise PRG dataset folders.", no_args_is_help=True, cls=HelpGroup)
 console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
 err = Console(stderr=True, soft_wrap=True)
 

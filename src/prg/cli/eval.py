@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Evaluate retrieval (and, with the model, grasping and answers).", no_args_is_help=True)
+from prg.cli.help import HelpGroup
+
+app = typer.Typer(
+    help="Evaluate retrieval (and, with the model, grasping and answers).", no_args_is_help=True, cls=HelpGroup
+)
 console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
 
 
@@ -58,14 +63,19 @@ def retrieval(
         typer.echo(json.dumps(payload, indent=2))
         return
     for r in reports:
+        # a light box, so the group names fit whole in 80 columns; narrower, they fold, never end in "…" (which
+        # made "split=zero_shot_industry" and "split=zero_shot_task" the same "split=zero_shot…")
         t = Table(
             title=f"retrieval, mode={r.mode}, level={r.level} "
-            f"({r.n_queries} queries, p50 {r.latency_ms_p50:.0f} ms/query)"
+            f"({r.n_queries} queries, p50 {r.latency_ms_p50:.0f} ms/query)",
+            box=box.SIMPLE_HEAD,
+            collapse_padding=True,
+            pad_edge=False,
         )
         cols = [c for c in r.overall if c not in ("num_queries", "num_skipped")]
-        t.add_column("group")
+        t.add_column("group", overflow="fold")
         for c in cols:
-            t.add_column(c, justify="right")
+            t.add_column(c, justify="right", no_wrap=True)
         t.add_row("all", *[f"{r.overall[c]:.3f}" for c in cols])
         for name, group in (("split", r.by_split), ("industry", r.by_industry)):
             for g, vals in sorted(group.items()):

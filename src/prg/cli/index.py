@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import NoReturn
 
@@ -12,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="Build, update, query and inspect document indexes.", no_args_is_help=True)
+from prg.cli.help import HelpGroup
+
+app = typer.Typer(help="Build, update, query and inspect document indexes.", no_args_is_help=True, cls=HelpGroup)
 console = Console(soft_wrap=True)  # never wrap "file:line: message" lines
 err = Console(stderr=True, soft_wrap=True)
 
@@ -130,7 +133,8 @@ def query(
         console.print(f"seen on the table: {escape(', '.join(res.seen))}", highlight=False)
     for h in res.hits:
         console.print(f"[bold]{h.rank}. {escape(h.chunk.citation())}[/bold]  [dim]{escape(h.chunk.section)}[/dim]")
-        console.print(f"   {escape(h.chunk.text[:300])}", highlight=False)
+        # the whole chunk, indented: a chunk is at most a clause (~1200 characters), and a cut one hides the rule
+        console.print(textwrap.indent(escape(h.chunk.text), "   "), highlight=False)
 
 
 def _load_scene(image: Path, depth: Path | None) -> tuple[np.ndarray, np.ndarray | None]:

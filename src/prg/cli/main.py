@@ -17,6 +17,7 @@ from prg.cli import index as index_cmd
 from prg.cli import model as model_cmd
 from prg.cli import predict as predict_cmd
 from prg.cli import train as train_cmd
+from prg.cli.help import HelpGroup
 
 app = typer.Typer(
     name="prg",
@@ -24,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=HelpGroup,
+    rich_markup_mode=None,  # click's plain help: it wraps what rich's panels cut with "…" (prg.cli.help)
 )
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(index_cmd.app, name="index")

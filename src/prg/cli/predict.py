@@ -116,10 +116,12 @@ def _relative(base: Path, p: Any) -> Any:
 
 
 def _print(res: Any) -> None:
+    from prg.viz import shorten
+
     console.print(f"[bold]answer:[/bold] {escape(res.answer)}", highlight=False)
     for c in res.citations:
         page = f" (p. {c.page})" if c.page else ""
-        console.print(f"  cites [cyan]{escape(c.id)}[/cyan]{page}: {escape(c.text[:200])}", highlight=False)
+        console.print(f"  cites [cyan]{escape(c.id)}[/cyan]{page}: {escape(shorten(c.text, 200))}", highlight=False)
     for u in res.unresolved_citations:
         console.print(f"  [red]cites {escape(u)}, which was not retrieved[/red]", highlight=False)
     if not res.citations and res.retrieved:
