@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from prg import __version__
+from prg.cli import chat as chat_cmd
 from prg.cli import data as data_cmd
 from prg.cli import demo as demo_cmd
 from prg.cli import eval as eval_cmd
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(index_cmd.app, name="index")
 app.add_typer(eval_cmd.app, name="eval")
+app.command("chat")(chat_cmd.chat)
 app.command("demo")(demo_cmd.demo)
 app.command("merge")(model_cmd.merge)
 app.command("predict")(predict_cmd.predict)
