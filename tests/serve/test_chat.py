@@ -305,7 +305,9 @@ def test_chat_without_documents_uses_the_demo_regulations(files, capsys, monkeyp
         return tmp_path / "demo" / "dataset", files["index"]
 
     monkeypatch.setattr("prg.demo.prepare_demo_data", demo_data)
-    code, out, err = chat(files, capsys, monkeypatch, "Hand me the detector.\n", "--image", str(files["scene"]))
+    code, out, err = chat(
+        files, capsys, monkeypatch, "Hand me the detector.\n", "--image", str(files["scene"]), "--no-overlay"
+    )
     assert code == 0, err
     assert calls == [None]  # the user cache's demo folder
     assert "demo's regulations" in err and "retrieved: EP-SAF-004" in out
