@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["DEMO_SEED", "TOP_K", "DemoResult", "prepare_demo_data", "rule_rank", "run_demo"]
+__all__ = ["DEMO_SEED", "TOP_K", "DemoResult", "demo_cache_dir", "prepare_demo_data", "rule_rank", "run_demo"]
 
 DEMO_SEED = 2
 """PRG-Synth seed of the demo's scenes: not one the shipped checkpoint was trained on (0 and 1)."""
@@ -167,6 +167,14 @@ def run_demo(
     return DemoResult(out, rows, pictures, result_path)
 
 
+def demo_cache_dir() -> Path:
+    """Where ``prg serve`` and ``prg chat`` keep the demo's scenes and index: ``$PRG_CACHE_DIR/demo``, by
+    default ``~/.cache/prg/demo``."""
+    import os
+
+    return Path(os.environ.get("PRG_CACHE_DIR") or Path.home() / ".cache" / "prg") / "demo"
+
+
 def prepare_demo_data(
     out_dir: str | Path | None = None,
     n: int = 8,
@@ -177,16 +185,13 @@ def prepare_demo_data(
     """The demo's scenes and their document index: ``(OUT/dataset, OUT/index)``, made when missing (or made for
     another ``n`` / ``seed``) and validated. ``out_dir`` None: ``$PRG_CACHE_DIR/demo`` (``~/.cache/prg/demo``),
     where ``prg serve`` and ``prg chat`` find their demo scenes and documents."""
-    import os
     import shutil
 
     from prg.data.synth.generate import SynthConfig, generate
     from prg.data.validate import validate_dataset
     from prg.retrieval.build import build_index
 
-    if out_dir is None:
-        out_dir = Path(os.environ.get("PRG_CACHE_DIR") or Path.home() / ".cache" / "prg") / "demo"
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else demo_cache_dir()
     ds, idx = out / "dataset", out / "index"
     if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed):
         shutil.rmtree(ds)  # the demo's own folders, made for another n or seed

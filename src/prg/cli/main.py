@@ -17,6 +17,7 @@ from prg.cli import eval as eval_cmd
 from prg.cli import index as index_cmd
 from prg.cli import model as model_cmd
 from prg.cli import predict as predict_cmd
+from prg.cli import serve as serve_cmd
 from prg.cli import train as train_cmd
 from prg.cli.help import HelpGroup
 
@@ -36,6 +37,7 @@ app.command("chat")(chat_cmd.chat)
 app.command("demo")(demo_cmd.demo)
 app.command("merge")(model_cmd.merge)
 app.command("predict")(predict_cmd.predict)
+app.command("serve")(serve_cmd.serve)
 app.command("train")(train_cmd.train)
 
 err_console = Console(stderr=True, soft_wrap=True)
