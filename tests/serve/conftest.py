@@ -148,3 +148,21 @@ def live(forced_pipeline: ForcedPipeline) -> Iterator[LiveServer]:
     server = LiveServer(create_app(forced_pipeline, ServeSettings(body_timeout_s=1.0, max_wait_ms=20)))
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def scenes_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny PRG dataset (64 x 48 scenes with depth and intrinsics) for the demo-scene routes."""
+    from tests.conftest import write_tiny_dataset
+
+    return write_tiny_dataset(tmp_path_factory.mktemp("scenes") / "dataset", n=2)
+
+
+@pytest.fixture(scope="module")
+def live_scenes(forced_pipeline: ForcedPipeline, scenes_dataset: Path) -> Iterator[LiveServer]:
+    """The app over :func:`forced_pipeline` on a live loopback port, offering :func:`scenes_dataset`'s scenes."""
+    from prg.serve.app import ServeSettings, create_app
+
+    server = LiveServer(create_app(forced_pipeline, ServeSettings(scenes=scenes_dataset, max_wait_ms=5)))
+    yield server
+    server.close()
