@@ -161,7 +161,9 @@ async function pickScene(id) {
     // fetched rather than put in <img src>: the bearer key has to travel with the request
     const [image, depth] = await Promise.all([fetchBlob(scene.image), scene.depth ? fetchBlob(scene.depth) : null]);
     if (token !== state.selection) return;
-    setInput({ image, imageName: `${id}.png`, depth, depthName: depth ? `${id}-depth.png` : "", label: id });
+    // names without a suffix: the server then tells PNG, TIFF and .npy depth apart by their first bytes (a
+    // dataset may hold any of them, and the scene route labels every file image/png)
+    setInput({ image, imageName: id, depth, depthName: depth ? `${id}-depth` : "", label: id });
     $("instruction").value = scene.instruction;
     const k = scene.intrinsics || {};
     for (const name of ["fx", "fy", "cx", "cy"]) $(name).value = k[name] ?? "";
