@@ -187,6 +187,8 @@ def test_the_api_key_guards_the_v1_routes_only(forced_pipeline: ForcedPipeline) 
         ok = c.post("/v1/predict", headers={"Authorization": "Bearer s3cret-key"}, **multipart())
         assert ok.status_code == 200
         assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+        assert c.get("/v1/scenes").status_code == 401  # every /v1/ route, the demo scenes too
+        assert c.get("/v1/scenes", headers={"Authorization": "Bearer s3cret-key"}).status_code == 200
 
 
 def test_health_readiness_while_loading_and_metrics(forced_pipeline: ForcedPipeline) -> None:

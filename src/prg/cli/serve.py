@@ -31,6 +31,10 @@ def serve(
     max_pixels: int = typer.Option(40_000_000, "--max-pixels", min=1, help="Largest image, width x height."),
     max_instruction_chars: int = typer.Option(4000, "--max-instruction-chars", min=1, help="Longest instruction."),
     timeout: float = typer.Option(300.0, "--timeout", min=0.1, help="Seconds before a request gets 504."),
+    body_timeout: float = typer.Option(
+        15.0, "--body-timeout", min=0.1, help="Seconds a client may pause while sending its body (then 408)."
+    ),
+    max_queue: int = typer.Option(256, "--max-queue", min=1, help="Waiting requests beyond this get 503."),
     cors_origin: list[str] = typer.Option(
         [], "--cors-origin", help="Allow browser calls from this origin (repeatable); CORS is off without it."
     ),
@@ -87,6 +91,8 @@ def serve(
             max_pixels=max_pixels,
             max_instruction_chars=max_instruction_chars,
             request_timeout_s=timeout,
+            body_timeout_s=body_timeout,
+            max_queue=max_queue,
             api_key=api_key,
             cors_origins=list(cors_origin),
             scenes=scenes,

@@ -399,14 +399,14 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
             except asyncio.TimeoutError:
                 job.future.cancel()
                 state.metrics.errors.labels("timeout").inc()
-                yield _event("error", RequestError(504, "timeout", "not answered in time").to_json())
+                yield _error_event(RequestError(504, "timeout", "not answered in time"))
             except RequestError as e:
-                yield _event("error", e.to_json())
+                yield _error_event(e)
             except PRGInputError as e:
-                yield _event("error", RequestError(422, "bad_request", str(e)).to_json())
+                yield _error_event(RequestError(422, "bad_request", str(e)))
             except Exception as e:
                 log.exception("stream failed")
-                yield _event("error", RequestError(500, "internal", f"{type(e).__name__}: {e}").to_json())
+                yield _error_event(RequestError(500, "internal", f"{type(e).__name__}: {e}"))
 
         return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -414,12 +414,14 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
     scenes = _Scenes(settings.scenes)
 
     @app.get("/v1/scenes", tags=["demo"], summary="Demo scenes the web page offers.")
-    async def list_scenes() -> list[dict[str, Any]]:
+    async def list_scenes(request: Request) -> list[dict[str, Any]]:
+        check_key(request)
         return scenes.list()
 
     @app.get("/v1/scenes/{scene_id}/{part}", tags=["demo"], summary="A demo scene's image or depth (PNG).")
-    async def scene_file(scene_id: str, part: Literal["image", "depth"]) -> FileResponse:
-        return FileResponse(scenes.file(scene_id, part), media_type="image/png")
+    async def scene_file(request: Request, scene_id: str, part: Literal["image", "depth"]) -> FileResponse:
+        check_key(request)
+        return FileResponse(scenes.file(scene_id, part))  # the type from the suffix: PNG, JPEG, TIFF, .npy
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -447,6 +449,11 @@ def _version() -> str:
 
 def _event(kind: str, data: Any) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _error_event(e: RequestError) -> str:
+    """An error after the stream's 200: the error body of a refused request, plus the status it would have had."""
+    return _event("error", {**e.to_json(), "status": e.status})
 
 
 class _SSEStreamer:
