@@ -51,7 +51,18 @@ def assemble(
     """
     ids = add_special_tokens(tokenizer)
     if int(language_model.config.vocab_size) < len(tokenizer):
-        language_model.resize_token_embeddings(len(tokenizer))
+        from transformers.utils import logging as hf_logging
+
+        # The new rows start from the old rows' mean and covariance (transformers' default, which the shipped
+        # checkpoint was built with: changing it would shift the seeded RNG that rebuilds the frozen weights).
+        # transformers announces that choice on every build; the choice is deliberate, so the notice is muted.
+        hf_log = hf_logging.get_logger("transformers.modeling_utils")
+        level = hf_log.level
+        hf_log.setLevel(hf_logging.ERROR)
+        try:
+            language_model.resize_token_embeddings(len(tokenizer))
+        finally:
+            hf_log.setLevel(level)
     if tokenizer.pad_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer needs a pad and an eos token")
     vlm = PRGVisionLanguageModel(

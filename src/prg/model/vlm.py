@@ -12,6 +12,7 @@ are the representation of the ``[POSE]`` token itself, so training and inference
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -243,11 +244,11 @@ class PRGVisionLanguageModel(nn.Module):
             inputs_embeds=self.embed(input_ids, pixel_values),
             attention_mask=attention_mask,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{self._cache_arg: cache},
         )
-        cache, logits = out.past_key_values, out.logits[:, -1]
+        cache, logits = _cache_of(out), out.logits[:, -1]
         step = self._decode_step
         if decode == "compiled":
             if self._compiled_step is None:
@@ -315,11 +316,23 @@ class PRGVisionLanguageModel(nn.Module):
             input_ids=token,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=cache,
             use_cache=True,
             output_hidden_states=True,
+            **{self._cache_arg: cache},
         )
-        return out.logits[:, -1], out.hidden_states[-1][:, -1], out.past_key_values
+        return out.logits[:, -1], out.hidden_states[-1][:, -1], _cache_of(out)
+
+    @property
+    def _cache_arg(self) -> str:
+        """The LM's name for its KV-cache argument: ``cache`` from transformers 5.2x on (``past_key_values`` still
+        works there, with a deprecation warning per call), ``past_key_values`` before (the GPU host's 5.17)."""
+        lm: Any = self.language_model
+        known = self.__dict__.get("_cache_name")
+        if known is None or known[0] is not lm:  # worked out once per LM (adapters may wrap it later)
+            base = lm.get_base_model() if hasattr(lm, "get_base_model") else lm  # PEFT wraps forward in **kwargs
+            name = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+            known = self.__dict__["_cache_name"] = (lm, name)
+        return str(known[1])
 
     @torch.no_grad()
     def uncached_pose_hidden(
@@ -348,6 +361,12 @@ class PRGVisionLanguageModel(nn.Module):
         if hs:
             return torch.stack(hs)
         return next(self.language_model.parameters()).new_zeros(0, self.hidden_size)
+
+
+def _cache_of(out: Any) -> Any:
+    """The KV cache a forward returned, under either of transformers' names for it."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def _all_finished(flag: torch.Tensor, pending: deque[tuple[torch.cuda.Event, torch.Tensor]]) -> bool:
