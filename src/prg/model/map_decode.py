@@ -50,7 +50,9 @@ def peaks_like_skimage(q: torch.Tensor, min_distance: int, threshold: float) -> 
     """``peak_local_max(q, min_distance, threshold_abs=threshold, exclude_border=False)`` -> ``[N x 2]`` int64."""
     size = 2 * min_distance + 1
     padded = F.pad(q[None, None], (min_distance,) * 4, mode="replicate")
-    local_max = F.max_pool2d(padded, size, stride=1)[0, 0]
+    # the maximum over a square is the maximum over its rows of the maximum over its columns: two 1-D passes
+    # cost 2 x size comparisons per pixel instead of size^2 (a 41 x 41 window on a 448 x 448 map: 0.38 s -> ms)
+    local_max = F.max_pool2d(F.max_pool2d(padded, (1, size), stride=1), (size, 1), stride=1)[0, 0]
     top = q == local_max
     if bool(top.all()):  # a constant map has no peak
         return np.zeros((0, 2), dtype=np.int64)
