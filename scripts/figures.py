@@ -724,6 +724,46 @@ EVAL_RATES = [("target_recognition", "target rec."), ("grasp_success", "grasp su
 """The per-split rates of a ``prg eval model`` run, as (metrics.json key, column name), in the tables' order."""
 
 
+@section("serve-cpu")
+def serve_cpu(r: Results) -> str:
+    t = r("serve_cpu")
+    rows = []
+    for st in t["settings"]:
+        one, ld = st["single"], st["load"]
+        rss = ld["rss_mb"]
+        rows.append([
+            f"{st['max_batch']}", f"{one['p50_s']:.1f}", f"{one['p95_s']:.1f}",
+            f"{ld['clients']} x {ld['seconds']:.0f} s", f"{ld['ok']}", f"{ld['5xx']}", f"{ld['p50_s']:.0f}",
+            f"{ld['p95_s']:.0f}", f"{ld['requests_per_s']:.2f}", f"{ld['mean_batch']:.1f}",
+            f"{st['throughput_vs_first_setting']:.2f}x", f"{rss['first']:.0f} / {rss['max']:.0f} / {rss['last']:.0f}",
+        ])  # fmt: skip
+    header = ["max batch", "1 request p50 s", "p95 s", "load", "answered", "5xx", "p50 s", "p95 s", "req/s",
+              "mean batch", "vs batch 1", "RSS MB first / max / last"]  # fmt: skip
+    stages = t["settings"][0]["single"]["stages_ms_median"]
+    parts = ", ".join(f"{k.removeprefix('model_')} {v:.0f} ms" for k, v in stages.items() if k not in ("batch_size",))
+    return "\n\n".join(
+        [
+            f"`{t['command']}`: {t['model']} on {t['device']} ({t['host']['cpus']} cores), the server in its own"
+            " process, the demo's scenes with depth and intrinsics. One request alone, median stages: " + parts + ".",
+            table(header, rows),
+        ]
+    )
+
+
+@section("serve-cpu-line")
+def serve_cpu_line(r: Results) -> str:
+    t = r("serve_cpu")
+    one = t["settings"][0]["single"]
+    by = {st["max_batch"]: st for st in t["settings"]}
+    best = max(by)
+    fives = sum(st["load"]["5xx"] for st in t["settings"])
+    return (
+        f"one request took {one['p50_s']:.1f} s (p50) on {t['host']['cpus']} CPU cores; under"
+        f" {by[best]['load']['clients']} concurrent clients the server answered with {fives} 5xx and micro-batches of"
+        f" up to {best} gave {by[best]['throughput_vs_first_setting']:.2f}x the throughput of batch 1"
+    )
+
+
 @section("eval-baselines-shipped-cpu")
 def eval_baselines_shipped_cpu(r: Results) -> str:
     t = r("eval_baselines_shipped_cpu")
