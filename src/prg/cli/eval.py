@@ -157,3 +157,51 @@ def model_(
         t.add_row(s, f"{m['n']:.0f}", *[f"{m[k]:.3f}" if k in m else "n/a" for k in keys])
     console.print(t)
     typer.echo(f"wrote {paths['md']}, {paths['html']}, {paths['metrics']}")
+
+
+@app.command("sim")
+def sim(
+    dataset: Path = typer.Option(..., "--dataset", "-d", help="PRG-Synth dataset folder (records with scenes/*.xml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder: sim.json, sim.md (and videos/)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", "-c", help="PRG checkpoint for the model's top-1."),
+    index: Path = typer.Option(None, "--index", "-i", help="Document index for the model (default: no documents)."),
+    splits: list[str] = typer.Option(None, "--split", help="Splits to run (repeat; default: all)."),
+    n: int = typer.Option(None, "--n", min=1, help="At most this many records."),
+    reference: str = typer.Option("annotated,random,model", "--reference", help="Methods, comma-separated."),
+    n_random: int = typer.Option(1, "--n-random", min=1, help="Random grasps per target."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Trial processes."),
+    max_opening: float = typer.Option(0.14, "--max-opening", min=0.01, help="Gripper opening, metres."),
+    video: int = typer.Option(0, "--video", min=0, help="Write a GIF of the first K trials."),
+) -> None:
+    """Simulated lift success in MuJoCo: annotated grasps, random grasps and the model's top-1, Wilson 95% CIs."""
+    from prg.sim.evaluate import evaluate_sim, markdown_table, write_sim_report
+    from prg.sim.gripper import GripperConfig
+    from prg.sim.trial import TrialConfig
+
+    methods = [m.strip() for m in reference.split(",") if m.strip()]
+    predictor = pipe = None
+    if "model" in methods:
+        from prg.pipeline import PRGPipeline, default_checkpoint
+
+        pipe = PRGPipeline.from_pretrained(checkpoint or default_checkpoint(), index=index)
+
+        def predictor(rec: Any, image: Any, depth: Any, intr: Any) -> list[Any]:
+            return pipe(image, rec.instruction, depth, intr).top_grasps()
+
+    cfg = TrialConfig(gripper=GripperConfig(max_opening_m=max_opening))
+    try:
+        ev = evaluate_sim(dataset, methods, predictor, splits or None, n, cfg, seed, n_random, workers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    finally:
+        if pipe is not None:
+            pipe.close()
+    ev.settings["checkpoint"] = str(checkpoint) if checkpoint else None
+    paths = write_sim_report(ev, out)
+    if video:
+        from prg.sim.video import write_trial_videos
+
+        paths.update(write_trial_videos(ev.trials[:video], cfg, out / "videos"))
+    typer.echo(markdown_table(ev.summary))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
