@@ -6,8 +6,10 @@ import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.serve.conftest import FORCED, INTRINSICS, ForcedPipeline, LiveServer, scene
 
@@ -83,3 +85,33 @@ def test_a_stream_may_last_longer_than_the_body_timeout(live: LiveServer, forced
     finally:
         del forced_pipeline.batch
     assert r.status_code == 200 and "event: result" in r.text and "event: error" not in r.text
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_many_requests(forced_pipeline: ForcedPipeline) -> None:
+    """RSS after warm-up does not grow with the number of requests (a service runs for weeks)."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from prg.serve.app import ServeSettings, create_app
+
+    def rss_mb() -> float:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    rgb, depth = scene()
+    files = {"image": ("s.png", rgb, "image/png"), "depth": ("d.png", depth, "image/png")}
+    data = {"request": json.dumps({"instruction": "Busbar.", "intrinsics": INTRINSICS})}
+    with TestClient(create_app(forced_pipeline, ServeSettings(max_wait_ms=0))) as c:
+        for _ in range(30):  # warm-up: allocator pools, caches, lazy imports
+            assert c.post("/v1/predict", files=files, data=data).status_code == 200
+        gc.collect()
+        before = rss_mb()
+        for _ in range(150):
+            assert c.post("/v1/predict", files=files, data=data).status_code == 200
+        gc.collect()
+        grown = rss_mb() - before
+    assert grown < 8.0, f"RSS grew by {grown:.1f} MB over 150 requests"
