@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+# MuJoCo picks its GL backend at its first import, which a test module may trigger while it is collected: an
+# offscreen one first (as prg.data.synth.render.import_mujoco does), never the windowed default (no display here)
+os.environ.setdefault("MUJOCO_GL", "egl" if os.path.exists("/dev/nvidiactl") else "osmesa")
 
 from prg.data.dataset import DatasetWriter, save_depth_png
 from prg.data.schema import DatasetInfo, DocRef, Grasp, Intrinsics, MaskRef, ObjectAnnotation, PRGRecord

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("mujoco")
-
 from prg.sim.gripper import GripperConfig
 from prg.sim.trial import GraspPose6D, TrialConfig, load_scene, run_trial
 from tests.sim.scenes import box, scene, top_down

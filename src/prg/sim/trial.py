@@ -139,7 +139,9 @@ class _Ids:
 
 
 def _ids(model: Any) -> _Ids:
-    import mujoco
+    from prg.data.synth.render import import_mujoco
+
+    mujoco = import_mujoco()  # an offscreen GL backend chosen first
 
     grip_bodies = {model.body(n).id for n in ("grip_hand", "grip_left", "grip_right")}
     body_of_geom = np.asarray(model.geom_bodyid)
@@ -194,7 +196,9 @@ def run_trial(
     Never raises for bad input: a scene that does not load or a bad pose gives an ``invalid`` result whose
     ``reason`` says why. ``on_frame(model, data)`` (videos) is called every ``frame_every_s`` of simulated time.
     """
-    import mujoco
+    from prg.data.synth.render import import_mujoco
+
+    mujoco = import_mujoco()  # an offscreen GL backend chosen first
 
     cfg = cfg or TrialConfig()
     t0 = time.perf_counter()

@@ -94,3 +94,19 @@ def test_min_opening_predicts_when_an_object_cannot_be_grasped() -> None:
     assert object_grasps(o, case, spec, inst, px * 0.99) == []
     assert len(object_grasps(o, case, spec, inst, px * 1.01)) >= 5
     assert min_opening_m(TYPES["probe"]) is not None  # the ball is not graspable, the handle is
+
+
+def test_a_finger_over_another_part_of_the_same_object_is_dropped() -> None:
+    from prg.data.synth.grasps import _jaws_free
+    from prg.grasp.rect import GraspRect
+
+    # one object (id 1): a 20 px wide bar across the opening's middle, a second part of it 6 px beyond the right jaw
+    inst = np.zeros((100, 100), np.int32)
+    inst[40:60, 40:60] = 1
+    rect = GraspRect(50.0, 50.0, 30.0, 12.0, 0.0)  # opening along x: jaws at x = 35 and 65
+    assert _jaws_free(rect, inst, own_id=1)
+    inst[44:56, 68:74] = 1  # the object's own other part, where the right finger descends
+    assert not _jaws_free(rect, inst, own_id=1)  # the old rule (other objects only) let this finger land on it
+    inst[44:56, 68:74] = 0
+    inst[44:56, 30:34] = 2  # a neighbour where the left finger descends
+    assert not _jaws_free(rect, inst, own_id=1)
