@@ -107,10 +107,7 @@ def model_(
     ),
 ) -> None:
     """Target recognition, grasp success, text quality and citations per split and industry, in a report."""
-    from rich.progress import Progress
-
-    from prg.eval.model import DOCS_MODES, evaluate_model
-    from prg.eval.report import write_report
+    from prg.eval.model import DOCS_MODES
     from prg.pipeline import PRGPipeline
 
     if docs not in DOCS_MODES:
@@ -136,17 +133,37 @@ def model_(
         pipe = DetectorBaseline(from_pretrained(checkpoint, map_location=device))
     else:
         pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
+    _score_and_report(pipe, dataset, splits or None, docs, limit, batch_size, out,
+                      {"checkpoint": str(checkpoint), "baseline": baseline}, f"{checkpoint} on {dataset}")  # fmt: skip
+
+
+def _score_and_report(
+    pipe: Any,
+    dataset: Path,
+    splits: list[str] | None,
+    docs: str,
+    limit: int | None,
+    batch_size: int,
+    out: Path,
+    settings: dict[str, Any],
+    title: str,
+) -> None:
+    """``evaluate_model`` with a progress bar, the report written to ``out``, a summary table printed."""
+    from rich.progress import Progress
+
+    from prg.eval.model import evaluate_model
+    from prg.eval.report import write_report
+
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("evaluating", total=None)
-            ev = evaluate_model(pipe, dataset, splits or None, docs=docs, limit=limit, batch_size=batch_size,
+            ev = evaluate_model(pipe, dataset, splits, docs=docs, limit=limit, batch_size=batch_size,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
     finally:
         pipe.close()
-    ev.settings["checkpoint"] = str(checkpoint)
-    ev.settings["baseline"] = baseline
+    ev.settings.update(settings)
     paths = write_report(ev, out)
-    t = Table(title=f"{checkpoint} on {dataset} (docs={docs}, {ev.seconds:.0f} s)")
+    t = Table(title=f"{title} (docs={docs}, {ev.seconds:.0f} s)")
     keys = {"target_recognition": "target", "grasp_success": "grasp", "format_ok": "format", "cites_rule": "cites",
             "hallucinated_any": "halluc.", "bleu4": "BLEU-4"}  # fmt: skip
     t.add_column("split", overflow="fold")
@@ -157,6 +174,40 @@ def model_(
         t.add_row(s, f"{m['n']:.0f}", *[f"{m[k]:.3f}" if k in m else "n/a" for k in keys])
     console.print(t)
     typer.echo(f"wrote {paths['md']}, {paths['html']}, {paths['metrics']}")
+
+
+@app.command("cases")
+def cases(
+    cases_file: Path = typer.Argument(..., help="CASES.jsonl: one case per line (docs/evaluation.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Report folder (and OUT/dataset, the cases' scenes)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", "-c", help="PRG checkpoint (default: the shipped one)."),
+    index: Path = typer.Option(None, "--index", "-i", help="Document index the model retrieves from."),
+    docs: str = typer.Option("retrieved", "--docs", help="retrieved (the index) or none (the no-retrieval ablation)."),
+    size: int = typer.Option(448, "--size", help="Image side of the composed scenes, pixels."),
+    corpus_seed: int = typer.Option(0, "--corpus-seed", help="PRG-Synth corpus the scenes' tools come from."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Requests per batched generation."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+) -> None:
+    """Your own cases (instruction, target tool, distractors, gold clause, reference answer): each scene composed
+    from the catalogue, then scored with prg eval model's metrics."""
+    from prg.eval.cases import CASES_SPLIT, CaseError, build_case_dataset, read_cases
+    from prg.pipeline import PRGPipeline, default_checkpoint
+
+    if docs not in ("retrieved", "none"):
+        raise typer.BadParameter(f"--docs must be retrieved or none, got {docs!r}")
+    if docs == "retrieved" and index is None:
+        raise typer.BadParameter("--docs retrieved needs --index (the documents your gold clauses are in)")
+    if index is not None and not index.is_dir():
+        raise typer.BadParameter(f"--index {index}: no such folder")
+    try:
+        items = read_cases(cases_file)
+        ckpt = checkpoint if checkpoint is not None else default_checkpoint()
+        dataset = build_case_dataset(items, out / "dataset", size=size, corpus_seed=corpus_seed, overwrite=True)
+    except CaseError as e:
+        raise typer.BadParameter(str(e)) from None
+    pipe = PRGPipeline.from_pretrained(ckpt, index=index if docs == "retrieved" else None, device=device)
+    _score_and_report(pipe, dataset, [CASES_SPLIT], docs, None, batch_size, out,
+                      {"checkpoint": str(ckpt), "cases": str(cases_file)}, f"{ckpt} on {cases_file}")  # fmt: skip
 
 
 @app.command("sim")
