@@ -182,9 +182,10 @@ def prepare_demo_data(
     seed: int = DEMO_SEED,
     progress: bool = True,
 ) -> tuple[Path, Path]:
-    """The demo's scenes and their document index: ``(OUT/dataset, OUT/index)``, made when missing (or made for
-    another ``n`` / ``seed``) and validated. ``out_dir`` None: ``$PRG_CACHE_DIR/demo`` (``~/.cache/prg/demo``),
-    where ``prg serve`` and ``prg chat`` find their demo scenes and documents."""
+    """The demo's scenes and their document index: ``(OUT/dataset, OUT/index)``, made when missing (or made
+    for another ``n`` / ``seed``, or by another generator version) and validated. ``out_dir`` None:
+    ``$PRG_CACHE_DIR/demo`` (``~/.cache/prg/demo``), where ``prg serve`` and ``prg chat`` find their demo scenes
+    and documents."""
     import shutil
 
     from prg.data.synth.generate import SynthConfig, generate
@@ -193,7 +194,9 @@ def prepare_demo_data(
 
     out = Path(out_dir) if out_dir is not None else demo_cache_dir()
     ds, idx = out / "dataset", out / "index"
-    if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed):
+    from prg.data.synth.generate import GENERATOR_VERSION
+
+    if (ds / "dataset.json").exists() and _made_with(ds) != (n, seed, GENERATOR_VERSION):
         shutil.rmtree(ds)  # the demo's own folders, made for another n or seed
         shutil.rmtree(idx, ignore_errors=True)
     if not (ds / "dataset.json").exists():
@@ -206,11 +209,12 @@ def prepare_demo_data(
     return ds, idx
 
 
-def _made_with(ds: Path) -> tuple[int, int] | None:
-    """(n, seed) a PRG-Synth folder was generated with, from its dataset.json (None if it does not say)."""
+def _made_with(ds: Path) -> tuple[int, int, int] | None:
+    """(n, seed, generator version) a PRG-Synth folder was generated with, from its dataset.json (None if it
+    does not say)."""
     try:
         config = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["extra"]["config"]
-        return int(config["n"]), int(config["seed"])
+        return int(config["n"]), int(config["seed"]), int(config.get("generator_version", 1))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
