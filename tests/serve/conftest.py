@@ -12,20 +12,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from prg.model.checkpoint import save_pretrained
 from prg.model.prg_model import build_tiny_prg_model
 from prg.pipeline import PRGPipeline
 from prg.retrieval.build import build_index
+from tests.test_pipeline import DOCS
+from tests.test_pipeline import forced as forcing  # a logits processor: every row says the text, then stops
 
-DOCS = {
-    "EP-SAF-004.md": "# EP-SAF-004 Safe isolation\n\n## 4 Testing\n\n4.2 Before touching a busbar, verify the absence "
-    "of voltage with a tested voltage detector.\n\n4.3 Prove the detector on a known live source before and after.\n",
-    "CH-LAB-002.md": "# CH-LAB-002 Acids\n\n## 3 Carrying\n\n3.1 Carry acid bottles in a bottle carrier, never by "
-    "the neck.\n\n3.2 Wear a face shield when decanting concentrated acids.\n",
-}
 INTRINSICS = {"fx": 300.0, "fy": 300.0, "cx": 40.0, "cy": 30.0}
 FORCED = "Per EP-SAF-004 §4.2 take the tested voltage detector [POSE] first."
 
@@ -40,24 +35,6 @@ def serve_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     build_index([docs], root / "index", embedder="hashing")
     save_pretrained(build_tiny_prg_model(), root / "ckpt")
     return root / "ckpt", root / "index"
-
-
-def forcing(tokenizer: Any, text: str) -> Any:
-    """A logits processor making every row say ``text`` then stop (``[POSE]`` as one token)."""
-    plan = [*tokenizer.encode(" " + text, add_special_tokens=False, split_special_tokens=False)]
-    plan.append(tokenizer.eos_token_id)
-    step = {"i": 0}
-
-    def proc(ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        i = step["i"]
-        step["i"] += 1
-        if i >= len(plan):
-            return scores
-        scores = torch.full_like(scores, -1e9)
-        scores[:, plan[i]] = 0.0
-        return scores
-
-    return proc
 
 
 class ForcedPipeline(PRGPipeline):
