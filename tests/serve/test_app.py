@@ -48,6 +48,18 @@ def test_predict_multipart_returns_a_cited_answer_grasps_and_ros_poses(client: T
     assert {"retrieval", "model_generate", "total", "batch_size"} <= set(res.timings_ms)
 
 
+def test_the_request_frame_and_stamp_go_into_every_pose_header(client: TestClient) -> None:
+    r = client.post("/v1/predict", **multipart(frame_id="wrist_camera_optical", stamp=1733050000.25))
+    (pose,) = r.json()["poses"]
+    assert pose["header"] == {"frame_id": "wrist_camera_optical", "stamp": {"sec": 1733050000, "nanosec": 250000000}}
+    events = _events(client.post("/v1/predict/stream", **multipart(frame_id="cam2")).text)
+    assert events[-1][1]["poses"][0]["header"]["frame_id"] == "cam2"
+    default = client.post("/v1/predict", **multipart()).json()["poses"][0]["header"]
+    assert default == {"frame_id": "camera_color_optical_frame", "stamp": {"sec": 0, "nanosec": 0}}
+    bad = client.post("/v1/predict", **multipart(stamp=-1))
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "stamp"
+
+
 def test_json_with_base64_gives_the_same_result_as_multipart(client: TestClient) -> None:
     rgb, d = scene()
     body = {

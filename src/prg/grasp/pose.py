@@ -20,7 +20,7 @@ from skimage.draw import polygon as draw_polygon
 from prg.grasp.maps import compact_rect
 from prg.grasp.rect import GraspRect
 
-__all__ = ["CameraIntrinsics", "GraspPose", "IntrinsicsLike", "grasp_depth", "rect_to_pose"]
+__all__ = ["CameraIntrinsics", "GraspPose", "IntrinsicsLike", "grasp_depth", "rect_to_pose", "ros_stamp"]
 
 
 class IntrinsicsLike(Protocol):
@@ -114,19 +114,10 @@ class GraspPose:
 
         ``stamp`` is seconds (float), ``(sec, nanosec)``, or None for zero time.
         """
-        if stamp is None:
-            sec, nanosec = 0, 0
-        elif isinstance(stamp, tuple):
-            sec, nanosec = int(stamp[0]), int(stamp[1])
-        else:
-            sec = math.floor(stamp)
-            nanosec = round((stamp - sec) * 1e9)
-            if nanosec >= 1_000_000_000:  # rounding carried into the next second
-                sec, nanosec = sec + 1, nanosec - 1_000_000_000
         px, py, pz = self.position
         qx, qy, qz, qw = self.quaternion
         return {
-            "header": {"frame_id": frame_id, "stamp": {"sec": int(sec), "nanosec": int(nanosec)}},
+            "header": {"frame_id": frame_id, "stamp": ros_stamp(stamp)},
             "pose": {
                 "position": {"x": px, "y": py, "z": pz},
                 "orientation": {"x": qx, "y": qy, "z": qz, "w": qw},
@@ -220,3 +211,16 @@ def rect_to_pose(
         jaw_m=float(jaw_m),
         quality=rect.quality,
     )
+
+
+def ros_stamp(stamp: float | tuple[int, int] | None) -> dict[str, int]:
+    """A ROS ``builtin_interfaces/Time`` as JSON: from seconds (float), ``(sec, nanosec)``, or None (zero)."""
+    if stamp is None:
+        return {"sec": 0, "nanosec": 0}
+    if isinstance(stamp, tuple):
+        return {"sec": int(stamp[0]), "nanosec": int(stamp[1])}
+    sec = math.floor(stamp)
+    nanosec = round((stamp - sec) * 1e9)
+    if nanosec >= 1_000_000_000:  # rounding carried into the next second
+        sec, nanosec = sec + 1, nanosec - 1_000_000_000
+    return {"sec": int(sec), "nanosec": int(nanosec)}

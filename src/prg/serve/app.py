@@ -79,6 +79,12 @@ class PredictOptions(BaseModel):
     k_grasps: int | None = Field(None, ge=1, le=50, description="Grasps kept per [POSE], best first.")
     depth_scale: float = Field(0.001, gt=0, description="Metres per unit of a 16-bit PNG depth (0.001: millimetres).")
     depth_format: Literal["png", "tiff", "npy"] | None = Field(None, description="Default: from the file itself.")
+    frame_id: str | None = Field(
+        None, min_length=1, max_length=256, description="The camera's frame, copied into every pose's header."
+    )
+    stamp: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="The image's capture time (s), copied into every pose's header."
+    )
 
 
 class PredictJSON(PredictOptions):
@@ -352,7 +358,7 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
         job = Job(req, opts.k_docs, opts.k_grasps)
         future = asyncio.wrap_future(batcher.submit(job))
         try:
-            return await asyncio.wait_for(future, settings.request_timeout_s)
+            return _headed(await asyncio.wait_for(future, settings.request_timeout_s), opts)
         except asyncio.TimeoutError:
             job.future.cancel()
             raise RequestError(504, "timeout", f"not answered within {settings.request_timeout_s:g} s") from None
@@ -394,7 +400,7 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
                             yield _event("token", {"text": text})
                     else:  # the text has ended (or the job failed)
                         break
-                result = await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+                result = _headed(await asyncio.wait_for(future, max(0.0, deadline - loop.time())), opts)
                 yield _event("result", result.model_dump(mode="json"))
             except asyncio.TimeoutError:
                 job.future.cancel()
@@ -445,6 +451,25 @@ def _version() -> str:
     from prg import __version__
 
     return __version__
+
+
+def _headed(result: PRGResult, opts: PredictOptions) -> PRGResult:
+    """The request's ``frame_id`` / ``stamp`` in every pose's header, so a robot can publish the poses as given."""
+    if opts.frame_id is None and opts.stamp is None:
+        return result
+    from prg.grasp.pose import ros_stamp
+
+    poses = []
+    for p in result.poses:
+        if p is not None:
+            header = dict(p.header)
+            if opts.frame_id is not None:
+                header["frame_id"] = opts.frame_id
+            if opts.stamp is not None:
+                header["stamp"] = ros_stamp(opts.stamp)
+            p = p.model_copy(update={"header": header})
+        poses.append(p)
+    return result.model_copy(update={"poses": poses})
 
 
 def _event(kind: str, data: Any) -> str:
