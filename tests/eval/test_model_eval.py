@@ -257,3 +257,26 @@ def test_a_twin_of_the_target_is_not_the_target(ds: Path) -> None:
     )
     row = score(ds, twin, result([[(45, 30, -0.3)]]), {}, k=5)  # on object 2, named like the target
     assert row.chosen == ["voltage detector"] and not row.recognised
+
+
+def test_a_sim_result_joins_the_report(
+    tiny_run: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    from prg.sim.evaluate import summarise
+
+    ds, _, ckpt = tiny_run
+    trials = [{"method": m, "split": "test", "industry": "chemical", "outcome": o}
+              for m, o in [("annotated", "success"), ("annotated", "collided"), ("model", "missed")]]  # fmt: skip
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "sim.json").write_text(json.dumps({"settings": {"n_records": 1, "dataset": str(ds)},
+                                                           "summary": summarise(trials)}))  # fmt: skip
+    args = ["eval", "model", "-c", str(ckpt), "-d", str(ds), "-o", str(tmp_path / "r"), "--docs", "none",
+            "--split", "zero_shot_task", "--limit", "1", "--sim", str(tmp_path / "sim")]  # fmt: skip
+    code, out, err = run_main(args, capsys, monkeypatch)
+    assert code == 0, out + err
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Simulated lift success" in md and "| annotated | all | 2 | 50.0% |" in md
+    assert "<h2>Simulated lift success</h2>" in (tmp_path / "r" / "report.html").read_text()
+    (tmp_path / "bad.json").write_text("{}")
+    code, _, err = run_main([*args[:-1], str(tmp_path / "bad.json")], capsys, monkeypatch)
+    assert code != 0 and "not a prg eval sim result" in err

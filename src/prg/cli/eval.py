@@ -105,6 +105,9 @@ def model_(
         help="modular: retrieve-then-detect without the language model (the checkpoint's stage-1 prompt table "
         "grounds the named tool); detector: a language-free grasp detector (F_dec with one fixed prompt).",
     ),
+    sim_result: Path = typer.Option(
+        None, "--sim", help="A prg eval sim result (its folder or sim.json): its table joins the report."
+    ),
 ) -> None:
     """Target recognition, grasp success, text quality and citations per split and industry, in a report."""
     from prg.eval.model import DOCS_MODES
@@ -112,6 +115,7 @@ def model_(
 
     if docs not in DOCS_MODES:
         raise typer.BadParameter(f"--docs must be one of {', '.join(DOCS_MODES)}, got {docs!r}")
+    sim = _read_sim(sim_result) if sim_result is not None else None
     if baseline == "detector":
         docs = "none"  # the language-free detector reads nothing
     if docs == "retrieved" and index is None:
@@ -133,8 +137,20 @@ def model_(
         pipe = DetectorBaseline(from_pretrained(checkpoint, map_location=device))
     else:
         pipe = PRGPipeline.from_pretrained(checkpoint, index=index if docs == "retrieved" else None, device=device)
-    _score_and_report(pipe, dataset, splits or None, docs, limit, batch_size, out,
-                      {"checkpoint": str(checkpoint), "baseline": baseline}, f"{checkpoint} on {dataset}")  # fmt: skip
+    settings = {"checkpoint": str(checkpoint), "baseline": baseline}
+    _score_and_report(pipe, dataset, splits or None, docs, limit, batch_size, out, settings,
+                      f"{checkpoint} on {dataset}", sim)  # fmt: skip
+
+
+def _read_sim(path: Path) -> dict[str, Any]:
+    file = path / "sim.json" if path.is_dir() else path
+    try:
+        sim = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise typer.BadParameter(f"--sim {path}: not a prg eval sim result ({e})") from None
+    if not isinstance(sim, dict) or "summary" not in sim:
+        raise typer.BadParameter(f"--sim {path}: not a prg eval sim result (no summary)")
+    return sim
 
 
 def _score_and_report(
@@ -147,6 +163,7 @@ def _score_and_report(
     out: Path,
     settings: dict[str, Any],
     title: str,
+    sim: dict[str, Any] | None = None,
 ) -> None:
     """``evaluate_model`` with a progress bar, the report written to ``out``, a summary table printed."""
     from rich.progress import Progress
@@ -162,7 +179,7 @@ def _score_and_report(
     finally:
         pipe.close()
     ev.settings.update(settings)
-    paths = write_report(ev, out)
+    paths = write_report(ev, out, sim=sim)
     t = Table(title=f"{title} (docs={docs}, {ev.seconds:.0f} s)")
     keys = {"target_recognition": "target", "grasp_success": "grasp", "format_ok": "format", "cites_rule": "cites",
             "hallucinated_any": "halluc.", "bleu4": "BLEU-4"}  # fmt: skip

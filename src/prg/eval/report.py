@@ -179,8 +179,12 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def write_report(ev: Any, out: str | Path, title: str = "PRG evaluation") -> dict[str, Path]:
-    """Write ``metrics.json``, ``report.md``, ``report.html``, ``figures/`` and ``gallery/`` into ``out``."""
+def write_report(
+    ev: Any, out: str | Path, title: str = "PRG evaluation", sim: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write ``metrics.json``, ``report.md``, ``report.html``, ``figures/`` and ``gallery/`` into ``out``.
+
+    ``sim``: a ``prg eval sim`` result (its ``sim.json``), shown as the simulated lift success section."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(ev.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -201,6 +205,14 @@ def write_report(ev: Any, out: str | Path, title: str = "PRG evaluation") -> dic
     md += ["## Figures", ""] + [f"![{k}](figures/{p.name})" for k, p in figures.items()]
     md += ["", "## Look-alike confusion", "", _md(confusion), "", "## Gallery", ""]
     md += [f"**{cap}**\n\n![{cap}](gallery/{p.name})\n" for cap, p in gallery] or ["(no results kept)"]
+    sim_rows = None
+    if sim is not None:
+        from prg.sim.evaluate import summary_rows
+
+        sim_rows = summary_rows(sim["summary"])
+        n = sim.get("settings", {}).get("n_records", "?")
+        sim_note = f"MuJoCo trials on {n} records of {sim.get('settings', {}).get('dataset', '?')} (prg eval sim)."
+        md += ["", "## Simulated lift success", "", sim_note, "", _md(sim_rows)]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
     parts = [f"<h1>{html.escape(title + label)}</h1>", "<h2>Settings</h2>", _html_table(settings),
@@ -214,6 +226,8 @@ def write_report(ev: Any, out: str | Path, title: str = "PRG evaluation") -> dic
         f'<figure><img alt="{html.escape(c)}" src="{_data_uri(p)}"><figcaption>{html.escape(c)}</figcaption></figure>'
         for c, p in gallery
     ]
+    if sim_rows is not None:
+        parts += ["<h2>Simulated lift success</h2>", f"<p>{html.escape(sim_note)}</p>", _html_table(sim_rows)]
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;margin:8px 0}"
              "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}img{max-width:100%}")  # fmt: skip
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style>"

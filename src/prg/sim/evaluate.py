@@ -237,16 +237,22 @@ def _jsonable(cfg: Any) -> Any:
     return asdict(cfg)
 
 
-def markdown_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
-    """One row per method and group: n, success rate with its 95% Wilson interval, outcome counts."""
-    lines = ["| method | group | n | success | 95% CI | outcomes |", "|---|---|---|---|---|---|"]
+def summary_rows(summary: dict[str, dict[str, dict[str, Any]]]) -> list[list[str]]:
+    """A header and one row per method and group: n, success rate with its 95% Wilson interval, outcomes."""
+    rows = [["method", "group", "n", "success", "95% CI", "outcomes"]]
     for method, groups in summary.items():
         for g, m in groups.items():
             lo, hi = m["ci95"]
             outs = ", ".join(f"{k} {v}" for k, v in m["outcomes"].items())
-            lines.append(f"| {method} | {g} | {m['n']} | {100 * m['rate']:.1f}% | {100 * lo:.1f}-{100 * hi:.1f}% "
-                         f"| {outs} |")  # fmt: skip
-    return "\n".join(lines)
+            rows.append([method, g, str(m["n"]), f"{100 * m['rate']:.1f}%", f"{100 * lo:.1f}-{100 * hi:.1f}%", outs])
+    return rows
+
+
+def markdown_table(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """:func:`summary_rows` as a Markdown table."""
+    header, *rows = summary_rows(summary)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 def write_sim_report(ev: SimEvaluation, out: str | Path) -> dict[str, Path]:
