@@ -32,16 +32,22 @@ DOCS = {
 INTRINSICS = {"fx": 300.0, "fy": 300.0, "cx": 40.0, "cy": 30.0}
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("pipeline")
+def write_docs_index(root: Path) -> Path:
+    """:data:`DOCS` as a documents folder in ``root/docs`` and its hashing-embedder index; returns the index."""
     docs = root / "docs"
     docs.mkdir()
     for name, text in DOCS.items():
         (docs / name).write_text(text)
     build_index([docs], root / "index", embedder="hashing")
+    return root / "index"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("pipeline")
+    index = write_docs_index(root)
     save_pretrained(build_tiny_prg_model(), root / "ckpt")
-    return root / "ckpt", root / "index"
+    return root / "ckpt", index
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from PIL import Image
 from prg.model.checkpoint import save_pretrained
 from prg.model.prg_model import build_tiny_prg_model
 from prg.pipeline import PRGPipeline
-from prg.retrieval.build import build_index
-from tests.test_pipeline import DOCS
 from tests.test_pipeline import forced as forcing  # a logits processor: every row says the text, then stops
+from tests.test_pipeline import write_docs_index
 
 INTRINSICS = {"fx": 300.0, "fy": 300.0, "cx": 40.0, "cy": 30.0}
 FORCED = "Per EP-SAF-004 §4.2 take the tested voltage detector [POSE] first."
@@ -28,13 +27,9 @@ FORCED = "Per EP-SAF-004 §4.2 take the tested voltage detector [POSE] first."
 @pytest.fixture(scope="session")
 def serve_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("serve")
-    docs = root / "docs"
-    docs.mkdir()
-    for name, text in DOCS.items():
-        (docs / name).write_text(text)
-    build_index([docs], root / "index", embedder="hashing")
+    index = write_docs_index(root)
     save_pretrained(build_tiny_prg_model(), root / "ckpt")
-    return root / "ckpt", root / "index"
+    return root / "ckpt", index
 
 
 class ForcedPipeline(PRGPipeline):
