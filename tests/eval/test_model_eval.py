@@ -280,3 +280,19 @@ def test_a_sim_result_joins_the_report(
     (tmp_path / "bad.json").write_text("{}")
     code, _, err = run_main([*args[:-1], str(tmp_path / "bad.json")], capsys, monkeypatch)
     assert code != 0 and "not a prg eval sim result" in err
+
+
+def test_latency_histogram_bins_survive_timings_equal_but_for_rounding() -> None:
+    # a batch's records share one timing; summed per record they can differ in the last bit, where numpy's
+    # 20 bins fail ("Too many bins for data range"), as `prg eval cases` once did
+    import numpy as np
+
+    from prg.eval.report import hist_bins
+
+    tied = [1000.0, float(np.nextafter(1000.0, 2000.0))]
+    with pytest.raises(ValueError, match="Too many bins"):
+        np.histogram(tied, bins=20)
+    assert np.histogram(tied, **hist_bins(tied))[0].sum() == 2
+    spread = [1.0, 2.0, 3.5]
+    assert hist_bins(spread) == {"bins": 20}
+    assert np.histogram([0.0], **hist_bins([]))[0].sum() == 1

@@ -134,11 +134,22 @@ def _figures(ev: Any, folder: Path) -> dict[str, Path]:
 
     totals = [sum(r.timings_ms.values()) for r in ev.records if r.timings_ms]
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.hist(totals or [0.0], bins=20)
+    ax.hist(totals or [0.0], **hist_bins(totals))
     ax.set_xlabel("pipeline time per record, ms (batched)")
     ax.set_ylabel("records")
     save(fig, "latency")
     return out
+
+
+def hist_bins(values: list[float], bins: int = 20) -> dict[str, Any]:
+    """``bins`` / ``range`` for ``ax.hist``: numpy refuses 20 bins over a range that the values' magnitude makes
+    too fine to split (batched records share one timing, off by rounding), so such data get one bin around it."""
+    if not values:
+        return {"bins": 1, "range": (-0.5, 0.5)}
+    lo, hi = min(values), max(values)
+    if hi - lo <= 1e-6 * max(1.0, abs(hi)):
+        return {"bins": 1, "range": (lo - 0.5, hi + 0.5)}
+    return {"bins": bins}
 
 
 def _confusion(ev: Any, top: int = 15) -> list[list[str]]:
