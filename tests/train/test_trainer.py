@@ -296,3 +296,28 @@ def test_the_time_budget_fits_the_cosine_to_the_speed_after_warm_up() -> None:
     assert budget_horizon(done, 10_000, elapsed_s=30.0, window_s=8.0, max_minutes=5.0) == done + 1350
     assert budget_horizon(done, 500, 30.0, 8.0, 5.0) == 500  # never past the configured steps
     assert budget_horizon(done, 10_000, 400.0, 8.0, 5.0) == done  # over budget already: the cosine ends now
+
+
+def test_the_budget_fit_is_refreshed_but_never_restarts_an_ended_cosine() -> None:
+    from prg.train.trainer import budget_horizon, refit_horizon
+
+    # 200 steps since step 20 took 20 s (0.1 s/step, faster than the first window): 250 s left -> 2500 more steps
+    assert budget_horizon(220, 10_000, elapsed_s=50.0, window_s=20.0, max_minutes=5.0, window_steps=200) == 2720
+    assert refit_horizon(current=1320, fitted=2720, done=220) == 2720  # still in the cosine: follow the fit
+    assert refit_horizon(current=1320, fitted=900, done=220) == 900  # slower than thought: end sooner
+    assert refit_horizon(current=1320, fitted=2720, done=1400) == 1320  # ended: the LR stays at its minimum
+    assert refit_horizon(current=1320, fitted=100, done=220) == 220  # never behind the current step
+
+
+def test_a_budgeted_run_refits_its_cosine_in_the_loop(data, tmp_path, capsys, monkeypatch) -> None:
+    # a budget far above what 100 steps need: every re-fit (steps 60, 100) caps at `steps`, so the cosine ends at
+    # the configured last step, as without a budget
+    sets = overrides(data, tmp_path, "steps=100", "save_every=0", "eval_every=0", "log_every=10", "max_minutes=60",
+                     "fit_to_budget=true", "data.val_records=0")  # fmt: skip
+    code, out = call(["train", "--config", str(TINY), "--quiet", *[f"--set={s}" for s in sets]], capsys, monkeypatch)
+    assert code == 0, out
+    cfg = load_config(TINY, sets)
+    lrs = {r["step"]: r["lr"] for r in map(json.loads, (tmp_path / "tiny" / "metrics.jsonl").read_text().splitlines())
+           if "lr" in r}  # fmt: skip
+    assert lrs[100] == pytest.approx(cfg.optim.lr * cfg.optim.min_lr_ratio, rel=1e-6)
+    assert lrs[50] > lrs[100]

@@ -153,17 +153,29 @@ def lr_lambda(cfg: TrainConfig, horizon: dict[str, int] | None = None) -> Callab
 
 
 FIT_SKIP, FIT_WINDOW = 20, 40
-"""With ``max_minutes`` and ``fit_to_budget``: the speed is measured over steps FIT_SKIP .. FIT_SKIP + FIT_WINDOW
-of a call, after the data loader's and the kernels' warm-up. Measured from the first 20 steps instead, an H200 run
-(0.4 steps/s at first, 1.3 later) ended its cosine at step 210 of 400 and spent half the budget at the minimum LR."""
+"""With ``max_minutes`` and ``fit_to_budget``: the speed is first measured over steps FIT_SKIP .. FIT_SKIP +
+FIT_WINDOW of a call, after the data loader's and the kernels' warm-up, then again every FIT_WINDOW steps as the
+mean since step FIT_SKIP (validation included, since later validations also spend the budget). Measured from the
+first 20 steps instead, an H200 run (0.4 steps/s at first, 1.3 later) ended its cosine at step 210 of 400 and spent
+half the budget at the minimum LR; fitted once at step 60, a stage-1 run whose loader was still warming up (5.2
+steps/s on average, slower then) ended it at step ~1320 of 2276."""
 
 
-def budget_horizon(done: int, steps: int, elapsed_s: float, window_s: float, max_minutes: float) -> int:
+def budget_horizon(
+    done: int, steps: int, elapsed_s: float, window_s: float, max_minutes: float, window_steps: int = FIT_WINDOW
+) -> int:
     """The step where the cosine ends so that it ends with the time budget: ``done`` steps so far, ``elapsed_s``
-    seconds since the call started, the last ``FIT_WINDOW`` steps took ``window_s``; never beyond ``steps``."""
-    per_step = max(1e-9, window_s / FIT_WINDOW)
+    seconds since the call started, the last ``window_steps`` steps took ``window_s``; never beyond ``steps``."""
+    per_step = max(1e-9, window_s / max(1, window_steps))
     left = max(0.0, 60.0 * max_minutes - elapsed_s)
     return min(steps, done + int(left / per_step))
+
+
+def refit_horizon(current: int, fitted: int, done: int) -> int:
+    """The cosine's end after a re-fit: ``fitted`` while the cosine still runs (a longer one raises the learning
+    rate only a little that early), but once it has ended (``done >= current``) it stays ended: a re-fit must not
+    send the learning rate back up from its minimum."""
+    return current if done >= current else max(done, fitted)
 
 
 class Trainer:
@@ -292,11 +304,15 @@ class Trainer:
                 losses.append(step_loss)
                 done = step + 1
                 if cfg.max_minutes is not None and cfg.fit_to_budget:  # fit the cosine to the budget (FIT_SKIP)
-                    if done - start_step == FIT_SKIP:
+                    since = done - start_step - FIT_SKIP
+                    if since == 0:
                         t_fit = time.perf_counter()
-                    elif done - start_step == FIT_SKIP + FIT_WINDOW:
+                    elif since > 0 and since % FIT_WINDOW == 0:
                         now = time.perf_counter()
-                        horizon["steps"] = budget_horizon(done, cfg.steps, now - t0, now - t_fit, cfg.max_minutes)
+                        fitted = budget_horizon(done, cfg.steps, now - t0, now - t_fit, cfg.max_minutes, since)
+                        horizon["steps"] = (
+                            fitted if since == FIT_WINDOW else refit_horizon(horizon["steps"], fitted, done)
+                        )
                 if cfg.log_every and (done % cfg.log_every == 0 or done == cfg.steps):
                     lr = float(scheduler.get_last_lr()[0])
                     rate = (done - start_step) / max(1e-9, time.perf_counter() - t0)
