@@ -46,7 +46,7 @@ def _child(args: argparse.Namespace) -> None:
     from prg.pipeline import PRGPipeline, default_checkpoint
     from prg.serve.app import ServeSettings, create_app
 
-    _, index = prepare_demo_data(progress=False)
+    _, index = prepare_demo_data(progress=False, embedder=args.embedder)
     if args.random_weights:
         from prg.model.prg_model import build_prg_model, preset_config
         from prg.retrieval.retriever import Retriever
@@ -75,11 +75,11 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _scenes() -> list[dict[str, Any]]:
+def _scenes(embedder: str = "minilm") -> list[dict[str, Any]]:
     from prg.data.dataset import iter_records
     from prg.demo import prepare_demo_data
 
-    ds, _ = prepare_demo_data(progress=False)
+    ds, _ = prepare_demo_data(progress=False, embedder=embedder)
     out = []
     for r in iter_records(ds):
         body = {"instruction": r.instruction, "intrinsics": r.intrinsics.model_dump() if r.intrinsics else None}
@@ -141,7 +141,7 @@ def run_setting(args: argparse.Namespace, max_batch: int, scenes: list[dict[str,
     port = args.port + max_batch
     cmd = [sys.executable, __file__, "--child", "--port", str(port), "--max-batch", str(max_batch),
            "--max-wait-ms", str(args.max_wait_ms), "--device", args.device, "--preset", args.preset,
-           "--max-new-tokens", str(args.max_new_tokens)]  # fmt: skip
+           "--max-new-tokens", str(args.max_new_tokens), "--embedder", args.embedder]  # fmt: skip
     if args.checkpoint:
         cmd += ["--checkpoint", str(args.checkpoint)]
     if args.random_weights:
@@ -241,6 +241,12 @@ def main() -> None:
     ap.add_argument("--preset", default="small", help="with --random-weights: the architecture (paper, tiny)")
     ap.add_argument("--random-weights", action="store_true", help="random weights of --preset, no checkpoint")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--embedder",
+        default="minilm",
+        help="the demo index's text embedder: minilm, or hashing where "
+        "MiniLM is not installed (a GPU host; retrieval quality does not matter to a random model)",
+    )
     ap.add_argument("--batches", default="1,8", help="max micro-batch per server setting, comma-separated")
     ap.add_argument("--max-wait-ms", type=float, default=10.0)
     ap.add_argument("--max-new-tokens", type=int, default=0, help="0: the model's own limit")
@@ -255,7 +261,7 @@ def main() -> None:
     if args.child:
         _child(args)
         return
-    scenes = _scenes()
+    scenes = _scenes(args.embedder)
     rows = [run_setting(args, int(b), scenes) for b in args.batches.split(",")]
     base = rows[0]
     for r in rows:
