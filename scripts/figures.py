@@ -648,9 +648,38 @@ def train_small_second(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']} Not shipped."])
 
 
+@section("train-small-fourth")
+def train_small_fourth(r: Results) -> str:
+    t = r("train_small_h200")
+    s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
+    rows = [
+        [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m["grasp_success"]),
+         f(100 * m["grasp_success_topk"]), f(100 * m["any_object_success"]), f(100 * m["format_ok"]),
+         f(100 * m["abstention_correct"]), f(100 * m["cites_rule"]), f(100 * m["hallucinated_any"])]
+        for split, m in ev.items()
+    ]  # fmt: skip
+    hits = ", ".join(f"{100 * v['prompt_hit']:.0f}% at step {v['step']}" for v in s1["val"])
+    wall = t["gpu_wall_s"]
+    head = (
+        f"{t['date']}, lent {t['device']}. Code: {t['code']}. Data: {t['data']}. Commands, in order: "
+        + "; ".join(f"`{c}`" for c in t["commands"])
+        + f". Stage 1 ({s1['what']}): {s1['steps_per_s']:.1f} steps/s, loss {s1['loss_first']:.2f} ->"
+        f" {s1['loss_last']:.2f}; val category-prompt hit {hits} (of {s1['val'][0]['n']:.0f} prompts); {s1['ended']};"
+        f" {s1['schedule_note']}. Stage 2 ({s2['what']}): {s2['steps_per_s']:.2f} steps/s, LM loss"
+        f" {s2['first']['lm_loss']:.2f} -> {s2['last']['lm_loss']:.3f}, grasp loss {s2['first']['grasp_loss']:.2f} ->"
+        f" {s2['last']['grasp_loss']:.2f}; minimum learning rate at step {s2['lr_reached_minimum_at_step']};"
+        f" {s2['ended']}. GPU wall time: synthesis {wall['synthesis']} s, stage 1 call {wall['stage1_call']} s, stage 2"
+        f" + export + evaluation call {wall['stage2_export_eval_call']} s. The exported model on the first 128 records"
+        " of each split (synthetic, PRG-Synth), in %:"
+    )
+    header = ["split", "n", "target recognition", "grasp success", "top-k success", "any-object success", "format",
+              "abstention", "cites rule", "hallucinated"]  # fmt: skip
+    return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']}"])
+
+
 @section("train-small-third")
 def train_small_third(r: Results) -> str:
-    t = r("train_small_h200")
+    t = r("train_small_h200_third")
     s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
     rows = [
         [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m["grasp_success"]),
