@@ -105,7 +105,7 @@ def load_scene(scene: str | Path, cfg: GripperConfig) -> tuple[Any, Any]:
     """
     from prg.data.synth.render import import_mujoco
 
-    mujoco = import_mujoco()
+    mujoco = import_mujoco(physics_only=True)  # physics only: no GL library needed
     name = str(scene) if isinstance(scene, Path) else "<mjcf text>"
     try:
         text = scene.read_text(encoding="utf-8") if isinstance(scene, Path) else scene
@@ -141,7 +141,7 @@ class _Ids:
 def _ids(model: Any) -> _Ids:
     from prg.data.synth.render import import_mujoco
 
-    mujoco = import_mujoco()  # an offscreen GL backend chosen first
+    mujoco = import_mujoco(physics_only=True)  # physics only: no GL library needed
 
     grip_bodies = {model.body(n).id for n in ("grip_hand", "grip_left", "grip_right")}
     body_of_geom = np.asarray(model.geom_bodyid)
@@ -198,7 +198,7 @@ def run_trial(
     """
     from prg.data.synth.render import import_mujoco
 
-    mujoco = import_mujoco()  # an offscreen GL backend chosen first
+    mujoco = import_mujoco(physics_only=True)  # physics only: no GL library needed
 
     cfg = cfg or TrialConfig()
     t0 = time.perf_counter()

@@ -51,15 +51,27 @@ class RenderResult:
 
 
 # --------------------------------------------------------------------------- MuJoCo
-def import_mujoco() -> ModuleType:
+def import_mujoco(physics_only: bool = False) -> ModuleType:
     """Import mujoco with an offscreen GL backend chosen first (EGL on NVIDIA machines, else OSMesa).
 
-    MUJOCO_GL must be set before the first import; an explicit user setting wins.
+    MUJOCO_GL must be set before the first import; an explicit user setting wins. ``physics_only`` (simulated
+    trials, which render nothing): where the chosen GL library is missing (an NVIDIA host without libEGL, as the
+    lent GPU host is), import mujoco again with its rendering disabled (``MUJOCO_GL=disable``) instead of failing.
     """
-    if "mujoco" not in sys.modules:
-        os.environ.setdefault("MUJOCO_GL", "egl" if os.path.exists("/dev/nvidiactl") else "osmesa")
-    import mujoco
-
+    if "mujoco" in sys.modules:
+        return sys.modules["mujoco"]
+    chosen_by_user = "MUJOCO_GL" in os.environ
+    os.environ.setdefault("MUJOCO_GL", "egl" if os.path.exists("/dev/nvidiactl") else "osmesa")
+    try:
+        import mujoco
+    except (ImportError, AttributeError, OSError):
+        # PyOpenGL raises AttributeError/OSError at import when the GL library (libEGL, libOSMesa) is absent
+        if not physics_only or chosen_by_user:
+            raise
+        for name in [m for m in sys.modules if m.split(".")[0] in ("mujoco", "OpenGL")]:
+            del sys.modules[name]  # the failed import's half-initialised modules
+        os.environ["MUJOCO_GL"] = "disable"
+        import mujoco
     return mujoco
 
 
