@@ -228,6 +228,20 @@ def test_stream_yields_retrieved_then_the_answer_piece_by_piece_then_the_result(
     assert res.grasps == whole.grasps and res.poses == whole.poses and res.timings_ms["retrieval"] >= 0
 
 
+def test_a_cancelled_streamer_stops_its_sample_and_the_batch_goes_on(pipeline: PRGPipeline) -> None:
+    from transformers import TextIteratorStreamer
+
+    image, _ = scene()
+    answer = "Per EP-SAF-004 use the tested voltage detector [POSE] and prove it first."
+    streamers = [TextIteratorStreamer(pipeline.model.tokenizer, skip_special_tokens=False) for _ in range(2)]
+    streamers[1].cancelled = True  # type: ignore[attr-defined]  # its client left before the first token
+    reqs = [PRGRequest(image, "The breaker is off."), PRGRequest(image, "The breaker is off.")]
+    out = pipeline.batch(reqs, streamers=streamers, logits_processor=forced(pipeline.model.tokenizer, answer))
+    assert out[0].answer == answer and out[0].grasps  # the other request is answered in full
+    assert out[1].answer == "" and not out[1].grasps  # stopped before its first token
+    assert "".join(streamers[1]) == ""  # and its streamer was ended, so a reader does not hang
+
+
 def test_stream_checks_the_request_before_yielding_and_raises_worker_errors(
     pipeline: PRGPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:

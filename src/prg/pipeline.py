@@ -146,22 +146,31 @@ class StreamEvent:
 
 class _StreamFanout:
     """The model's per-step hook (``token [B]``, ``finished [B]``) -> each request's streamer: ``put`` of the
-    request's new token while it runs, ``end()`` once it finished (its eos is not passed on)."""
+    request's new token while it runs, ``end()`` once it finished (its eos is not passed on). A streamer whose
+    ``cancelled`` attribute is true (its client went away) is ended and its sample stopped: the returned mask
+    tells ``generate`` to treat it as finished, so the rest of the batch goes on without it."""
 
     def __init__(self, streamers: Sequence[Any], model: Any) -> None:
         self.streamers = list(streamers)
         self.skip = set(model.vlm.eos_token_ids) | {model.vlm.pad_token_id}
         self.done = [s is None for s in self.streamers]
 
-    def __call__(self, token: Any, finished: Any) -> None:
+    def __call__(self, token: Any, finished: Any) -> list[bool] | None:
         ids, fin = token.tolist(), finished.tolist()
+        stop: list[bool] | None = None
         for i, st in enumerate(self.streamers):
             if self.done[i]:
+                continue
+            if getattr(st, "cancelled", False):
+                self._end(i)
+                stop = stop or [False] * len(ids)
+                stop[i] = True
                 continue
             if ids[i] not in self.skip:
                 st.put(token[i : i + 1].cpu())
             if fin[i]:
                 self._end(i)
+        return stop
 
     def _end(self, i: int) -> None:
         self.done[i] = True

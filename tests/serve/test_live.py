@@ -87,6 +87,50 @@ def test_a_stream_may_last_longer_than_the_body_timeout(live: LiveServer, forced
     assert r.status_code == 200 and "event: result" in r.text and "event: error" not in r.text
 
 
+def test_a_client_that_leaves_mid_stream_stops_its_generation(
+    live: LiveServer, forced_pipeline: ForcedPipeline
+) -> None:
+    import threading
+
+    import torch
+
+    original = forced_pipeline.batch
+    steps = {"n": 0}
+    returned = threading.Event()
+    word = forced_pipeline.model.tokenizer.encode(" a", add_special_tokens=False)[0]
+
+    def endless(ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:  # " a" for ever, 30 ms a token
+        steps["n"] += 1
+        time.sleep(0.03)
+        scores = torch.full_like(scores, -1e9)
+        scores[:, word] = 0.0
+        return scores
+
+    def batch(requests, k_docs=None, k_grasps=None, logits_processor=None, streamers=None):  # type: ignore[no-untyped-def]
+        try:
+            return super(ForcedPipeline, forced_pipeline).batch(requests, k_docs, k_grasps, endless, streamers)
+        finally:
+            returned.set()
+
+    forced_pipeline.batch = batch  # type: ignore[method-assign]
+    try:
+        rgb, _ = scene()
+        with httpx.stream("POST", f"{live.url}/v1/predict/stream", files={"image": ("s.png", rgb, "image/png")},
+                          data={"instruction": "Busbar."}, timeout=60) as r:  # fmt: skip
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line == "event: token":
+                    break  # ... and the client hangs up
+        # uncancelled, the 160-token limit takes >= 4.8 s; stopped, it ends a few tokens after the hang-up
+        assert returned.wait(20)
+        assert steps["n"] < 60, steps
+    finally:
+        del forced_pipeline.batch
+    metrics = httpx.get(f"{live.url}/metrics").text
+    assert 'prg_errors_total{code="disconnected"} 1.0' in metrics
+    assert _post(live.url).status_code == 200  # and the server serves on
+
+
 @pytest.mark.slow
 def test_memory_stays_flat_over_many_requests(forced_pipeline: ForcedPipeline) -> None:
     """RSS after warm-up does not grow with the number of requests (a service runs for weeks)."""

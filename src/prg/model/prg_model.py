@@ -484,7 +484,7 @@ class PRGModel(nn.Module):
         k: int = 3,
         logits_processor: LogitsProcessor | None = None,
         timings: dict[str, float] | None = None,
-        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        on_token: Callable[[torch.Tensor, torch.Tensor], Any] | None = None,
         histories: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> list[Prediction]:
         """Answer each (image ``[H_i x W_i x 3]`` uint8, instruction, documents) and decode up to ``k`` grasps
@@ -526,7 +526,7 @@ class PRGModel(nn.Module):
         k: int,
         logits_processor: LogitsProcessor | None,
         timings: dict[str, float] | None,
-        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        on_token: Callable[[torch.Tensor, torch.Tensor], Any] | None = None,
         histories: Sequence[Sequence[tuple[str, str]]] | None = None,
     ) -> list[Prediction]:
         device = next(self.parameters()).device

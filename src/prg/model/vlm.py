@@ -194,7 +194,7 @@ class PRGVisionLanguageModel(nn.Module):
         eos_token_id: int | Sequence[int] | None = None,
         logits_processor: LogitsProcessor | None = None,
         decode: str = "dynamic",
-        on_token: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+        on_token: Callable[[torch.Tensor, torch.Tensor], Any] | None = None,
     ) -> GenerationOutput:
         """Greedy decoding with the LM's KV cache; collects one hidden state ``[H]`` per generated [POSE].
 
@@ -210,7 +210,9 @@ class PRGVisionLanguageModel(nn.Module):
 
         ``on_token(token [B], finished [B])``: called after every step with the token each sample produced (pad
         once it had finished) and whether it has now finished (its eos included), for streaming. It reads the
-        tokens on the host, so it adds one device sync per step: leave it None when not streaming.
+        tokens on the host, so it adds one device sync per step: leave it None when not streaming. It may return
+        a ``[B]`` bool mask (tensor or list) of samples to stop now, as if they had produced eos (a client that
+        disconnected); None stops nothing.
         """
         if decode not in DECODE_MODES:
             raise ValueError(f"decode must be one of {DECODE_MODES}, got {decode!r}")
@@ -281,7 +283,10 @@ class PRGVisionLanguageModel(nn.Module):
             finished = finished | torch.isin(token, eos)
             done_history.append(finished.all())
             if on_token is not None:
-                on_token(token, finished)
+                stop = on_token(token, finished)
+                if stop is not None:
+                    finished = finished | torch.as_tensor(stop, dtype=torch.bool, device=finished.device)
+                    done_history[-1] = finished.all()
             if i == max_new_tokens - 1:
                 if not posed.any():  # a [POSE] as the very last token still needs its fed step
                     break

@@ -388,6 +388,7 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
 
         async def sse() -> AsyncIterator[str]:
             first = True
+            finished = False
             try:
                 while True:
                     kind, value = await asyncio.wait_for(events.get(), max(0.0, deadline - loop.time()))
@@ -401,8 +402,11 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
                     else:  # the text has ended (or the job failed)
                         break
                 result = _headed(await asyncio.wait_for(future, max(0.0, deadline - loop.time())), opts)
+                finished = True
                 yield _event("result", result.model_dump(mode="json"))
             except asyncio.TimeoutError:
+                finished = True  # an answer of its own (504), not a disconnect; generation stops all the same
+                streamer.cancelled = True
                 job.future.cancel()
                 state.metrics.errors.labels("timeout").inc()
                 yield _error_event(RequestError(504, "timeout", "not answered in time"))
@@ -413,6 +417,13 @@ def create_app(pipeline: PRGPipeline | Callable[[], PRGPipeline], settings: Serv
             except Exception as e:
                 log.exception("stream failed")
                 yield _error_event(RequestError(500, "internal", f"{type(e).__name__}: {e}"))
+            finally:
+                if not finished and not job.future.done():
+                    # the client went away mid-stream (Starlette cancels this generator) or the stream failed:
+                    # a queued job is dropped, a running one stops generating at its next token
+                    streamer.cancelled = True
+                    job.future.cancel()
+                    state.metrics.errors.labels("disconnected").inc()
 
         return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
@@ -499,6 +510,7 @@ class _SSEStreamer:
         self.loop, self.events = loop, events
         self._inner = _Streamer(tokenizer, skip_prompt=False, skip_special_tokens=False)
         self._ended = False
+        self.cancelled = False  # set when the client went away: the pipeline stops this sample's generation
 
     def put(self, value: Any) -> None:
         self._inner.put(value)
