@@ -94,7 +94,6 @@ def test_a_client_that_leaves_mid_stream_stops_its_generation(
 
     import torch
 
-    original = forced_pipeline.batch
     steps = {"n": 0}
     returned = threading.Event()
     word = forced_pipeline.model.tokenizer.encode(" a", add_special_tokens=False)[0]

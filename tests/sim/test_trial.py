@@ -158,7 +158,8 @@ for name in [m for m in sys.modules if m.split(".")[0] == "mujoco"]:
     del sys.modules[name]
 os.environ.pop("MUJOCO_GL", None)
 mujoco = import_mujoco(physics_only=True)
-model = mujoco.MjModel.from_xml_string("<mujoco><worldbody><body><freejoint/><geom size='0.1'/></body></worldbody></mujoco>")
+xml = "<mujoco><worldbody><body><freejoint/><geom size='0.1'/></body></worldbody></mujoco>"
+model = mujoco.MjModel.from_xml_string(xml)
 data = mujoco.MjData(model)
 mujoco.mj_step(model, data)
 print("physics", os.environ["MUJOCO_GL"], round(float(data.qvel[2]), 4))
