@@ -90,6 +90,7 @@ def test_descent_onto_a_neighbour_collides() -> None:
     tall = scene(box(1, 0.0, 0.0, BOX), box(2, 0.035, 0.0, (0.02, 0.04, 0.08)))
     r = run_trial(tall, top_down(0.0, 0.0, BOX[2], 0.05), target=1)
     assert r.outcome == "collided" and r.touched == 2, r.reason
+    assert " with grip_" in r.reason  # which part of the gripper struck it (palm or a finger)
 
 
 # --------------------------------------------------------------------------- determinism

@@ -302,8 +302,10 @@ def run_trial(
             for _ in range(round(0.2 / dt)):
                 step()
             what = "the table" if hits[0][1] == ids.table else f"{body} ({other})"
+            part = model.geom(hits[0][0]).name or f"geom {hits[0][0]}"  # which gripper geom: palm or a finger
             m = _INST.match(body)
-            return result("collided", f"descent touched {what} {cfg.approach_m * (1 - k / n_desc):.3f} m early",
+            early = cfg.approach_m * (1 - k / n_desc)
+            return result("collided", f"descent touched {what} with {part} {early:.3f} m early",
                           touched=int(m.group(1)) if m else 0)  # fmt: skip
 
     for side in ("left", "right"):
