@@ -52,8 +52,8 @@ def test_shipped_checkpoint_grasps_the_target_on_most_unseen_scenes(tmp_path: Pa
               f"on {len(held_out)}")  # fmt: skip
     print(report)
     assert len(trained) >= 12, report
-    assert s["target_recognition"] > 0.5, report  # the top-1 grasp lands on the named tool in most scenes
-    assert s["grasp_success"] > 0.2, report
+    assert s["target_recognition"] > 0.7, report  # the top-1 grasp lands on the named tool in most scenes (0.87)
+    assert s["grasp_success"] > 0.4, report  # measured 0.60 with the fourth-run checkpoint
 
 
 def test_prg_predict_answers_with_the_shipped_checkpoint_by_default(tmp_path: Path) -> None:
