@@ -114,5 +114,5 @@ def test_prg_synth_labels_lift_their_target(tmp_path: Path) -> None:
     generate(out, SynthConfig(n=8, seed=2), workers=1, progress=False)  # the demo's scenes
     ev = evaluate_sim(out, ["annotated"])
     all_ = ev.summary["annotated"]["all"]
-    # 64 / 72 measured when written; the labels before fingers were checked for the object's own other parts: 60%
-    assert all_["n"] >= 40 and all_["rate"] >= 0.8, all_
+    # 72 / 72 with the third labels (heights under the palm and the open fingers); the second: 64 / 72, the first 60%
+    assert all_["n"] >= 40 and all_["rate"] >= 0.95, all_

@@ -38,7 +38,7 @@ class GripperConfig:
     """Geometry and drive of the gripper (metres, newtons, kilograms)."""
 
     max_opening_m: float = 0.14  # between the inner faces, fully open
-    finger_length_m: float = 0.06  # fingertip to palm
+    finger_length_m: float = 0.08  # fingertip to palm
     finger_thickness_m: float = 0.008  # along the opening direction
     pad_width_m: float = 0.025  # along hand y (the jaw size of the pads)
     palm_height_m: float = 0.03

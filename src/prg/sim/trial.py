@@ -59,6 +59,9 @@ class TrialConfig:
     approach_m: float = 0.10  # start this far back along the approach axis
     close_depth_m: float = 0.03  # fingertips this far beyond the pose point (the seen surface)
     min_tip_height_m: float = 0.003  # fingertips never commanded lower than this above the table
+    # a pose this little below the table is the table seen through millimetre depth (a grasp across two bars sees
+    # the table between them); lower is invalid
+    below_table_tolerance_m: float = 0.002
     open_margin_m: float = 0.006  # jaws open this much wider than the pose's opening (capped at the maximum)
     speed_mps: float = 0.10  # descent and lift speed
     settle_s: float = 0.2
@@ -228,7 +231,7 @@ def run_trial(
         p_w[:2] += rng.normal(0.0, cfg.position_noise_m, 2)
     if cfg.yaw_noise_rad > 0:
         r_wh = Rotation.from_rotvec([0.0, 0.0, rng.normal(0.0, cfg.yaw_noise_rad)]).as_matrix() @ r_wh
-    if p_w[2] < table_z - 1e-6:
+    if p_w[2] < table_z - cfg.below_table_tolerance_m:
         return _invalid(target, f"pose is {table_z - p_w[2]:.4f} m below the table surface", t0)
     approach = r_wh[:, 2]
     grasp = p_w + cfg.close_depth_m * approach

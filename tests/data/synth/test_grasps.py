@@ -110,3 +110,59 @@ def test_a_finger_over_another_part_of_the_same_object_is_dropped() -> None:
     inst[44:56, 68:74] = 0
     inst[44:56, 30:34] = 2  # a neighbour where the left finger descends
     assert not _jaws_free(rect, inst, own_id=1)
+
+
+def test_the_labels_assume_the_simulated_gripper() -> None:
+    from prg.data.synth import grasps as g
+    from prg.sim.gripper import GripperConfig
+    from prg.sim.trial import TrialConfig
+
+    grip, trial = GripperConfig(), TrialConfig()
+    assert grip.pad_width_m == g.PAD_WIDTH_M and grip.finger_length_m == g.FINGER_LENGTH_M
+    assert grip.finger_thickness_m == g.FINGER_THICKNESS_M
+    assert math.isclose(g.PALM_HALF_SPAN_M, grip.max_opening_m / 2 + grip.finger_thickness_m + 0.01)
+    assert grip.pad_width_m == g.PALM_HALF_WIDTH_M  # the palm box's half-size along hand y
+    sim = (trial.close_depth_m, trial.min_tip_height_m, trial.open_margin_m)
+    assert sim == (g.CLOSE_DEPTH_M, g.MIN_TIP_M, g.OPEN_MARGIN_M)
+
+
+def test_the_hand_must_clear_what_lies_under_its_palm_and_open_fingers() -> None:
+    from prg.data.synth.grasps import _hand_clear
+    from prg.grasp.rect import GraspRect
+
+    spec = _single(PlacedObject(1, "meter_case", 0.0, 0.0, 0.0, 1.0, {}))
+    fx = spec.image_size / 2 / math.tan(math.radians(spec.fov_deg) / 2)
+    heights = np.zeros((spec.image_size, spec.image_size), np.float32)
+    c = spec.image_size / 2
+    heights[int(c) - 4 : int(c) + 4, int(c) - 4 : int(c) + 4] = 0.02  # the 2 cm part being grasped
+    rect = GraspRect(c, c, 10.0, 5.0, 0.0)  # opening along x
+    assert _hand_clear(rect, heights, 0.02, spec, fx)
+    tall = heights.copy()
+    tall[int(c) - 2 : int(c) + 2, int(c) + 30 : int(c) + 36] = 0.09  # 9 cm, under the palm 9 cm up (tip 3 mm + 8 cm)
+    assert not _hand_clear(rect, tall, 0.02, spec, fx)
+    low = heights.copy()
+    low[int(c) - 2 : int(c) + 2, int(c) + 30 : int(c) + 36] = 0.05  # 5 cm passes under the palm
+    assert _hand_clear(rect, low, 0.02, spec, fx)
+    # a 1 cm bar where the right finger lands (its inner face 3 mm outside the opening, 8 mm thick)
+    ppm = fx / (spec.camera_height - 0.003)
+    x0 = c + 5.0 + 0.003 * ppm
+    bar = heights.copy()
+    bar[int(c) - 3 : int(c) + 3, int(x0) : int(x0 + 0.008 * ppm) + 1] = 0.01
+    assert not _hand_clear(rect, bar, 0.02, spec, fx)
+
+
+def test_two_bars_side_by_side_are_held_together() -> None:
+    from prg.data.synth.grasps import pair_candidates
+    from prg.data.synth.types import Part
+
+    # pliers' handles: 11 cm bars 1.6 cm wide, centres 2.6 cm apart (1 cm gap: no pad fits between them)
+    handles = (Part("box", (0.11, 0.016, 0.014), offset=(-0.03, 0.013)),
+               Part("box", (0.11, 0.016, 0.014), offset=(-0.03, -0.013)),
+               Part("box", (0.07, 0.016, 0.016), offset=(0.06, 0.0), graspable=False))  # fmt: skip
+    cands = pair_candidates(handles, 1.0)
+    assert cands
+    for x, y, top, angle, narrow in cands:
+        assert math.isclose(y, 0.0, abs_tol=1e-12) and math.isclose(angle, math.pi / 2)  # across both, along y
+        assert math.isclose(narrow, 0.042) and math.isclose(top, 0.014)
+        assert -0.085 + 0.0125 - 1e-9 <= x <= 0.025 - 0.0125 + 1e-9  # the pads stay on the bars
+    assert pair_candidates(handles[:1], 1.0) == []  # one bar: nothing to pair

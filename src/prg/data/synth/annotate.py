@@ -59,7 +59,9 @@ def render_graspable(
             continue
         res = render_scene(spec, CATALOGUE, backend=backend)
         max_open_px = max_opening_m * res.intrinsics[0] / spec.camera_height
-        grasps = {p.instance_id: object_grasps(p, CATALOGUE[p.type_key], spec, res.instances, max_open_px)
+        heights = spec.camera_height - res.depth  # metres above the table (depth: from the camera plane)
+        grasps = {p.instance_id: object_grasps(p, CATALOGUE[p.type_key], spec, res.instances, max_open_px,
+                                               heights=heights)
                   for p in spec.objects}  # fmt: skip
         if all(grasps[p.instance_id] for p in spec.objects if p.type_key in must_grasp):
             return spec, res, grasps

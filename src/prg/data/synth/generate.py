@@ -36,7 +36,7 @@ from prg.fsutil import atomic_write_text, fsync_dir, fsync_tree
 
 __all__ = ["SynthConfig", "SynthReport", "generate", "industry_prefix", "make_record"]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped when the same seed gives other records. 2: grasp labels whose finger footprint covers any object (the
 target's own other parts too) are dropped (prg.data.synth.grasps._jaws_free)."""
 _PROGRESS_DIR = ".synth"
