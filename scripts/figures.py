@@ -833,6 +833,24 @@ def eval_model_test_cpu(r: Results) -> str:
     )
 
 
+@section("eval-ablations-shipped-cpu")
+def eval_ablations_shipped_cpu(r: Results) -> str:
+    t = r("eval_ablations_shipped_cpu")
+    keys = EVAL_RATES
+    rows = [
+        [f"{split}, --docs {run['docs']}", f"{m['n']:.0f}", *[f(100 * m[k]) for k, _ in keys], f(m["bleu4"]),
+         f"{run['seconds']:.0f}"]
+        for run in t["runs"]
+        for split, m in run["splits"].items()
+    ]  # fmt: skip
+    header = ["split, documents", "n", *[name for _, name in keys], "BLEU-4", "seconds"]
+    cmds = "; ".join(f"`{run['command']}`" for run in t["runs"])
+    return "\n\n".join(
+        [f"{t['checkpoint']} on {t['data']} ({t['device']}). Commands: {cmds}. Rates in %:", table(header, rows),
+         t["note"]]
+    )  # fmt: skip
+
+
 @section("train-step-cpu")
 def train_step_cpu(r: Results) -> str:
     t = r("train_step_cpu")
