@@ -133,6 +133,7 @@ def _turn(session: Any, line: str, out: Console, err: Console) -> None:
                         " in the prompt: /reset starts afresh)",
                         style="dim",
                     )
+                out.file.flush()  # now, not with the first word: a piped reader sees the turn start
             elif ev.kind == "token":
                 if not started:
                     started = True  # first: a Ctrl-C during the print below still ends the line
