@@ -35,8 +35,8 @@ ANSWER = "Per EP-SAF-004 §4.2 use the detector [POSE]."
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("chat")
     write_docs_index(root)
-    # seeded: the random weights otherwise follow the tests run before, and some draws say eos within a few tokens,
-    # so the long turn ended before the Ctrl-C test's signal (it failed in the full suite, never alone)
+    # seeded: the random weights do not depend on the tests run before (the Ctrl-C test still fails in the full
+    # suite and passes alone: not understood yet, see the session-7 note)
     torch.manual_seed(0)
     model = build_tiny_prg_model()
     model.config.max_new_tokens = 40  # room for the forced answers
