@@ -648,16 +648,26 @@ def train_small_second(r: Results) -> str:
     return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']} Not shipped."])
 
 
-@section("train-small-fourth")
-def train_small_fourth(r: Results) -> str:
-    t = r("train_small_h200")
-    s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
-    rows = [
+TRAIN_EVAL_HEADER = ["split", "n", "target recognition", "grasp success", "top-k success", "any-object success",
+                     "format", "abstention", "cites rule", "hallucinated"]  # fmt: skip
+"""The columns of a small-recipe run's evaluation table (``python -m prg.train.evaluate``), in %."""
+
+
+def _train_eval_rows(ev: dict[str, Any]) -> list[list[str]]:
+    """One row per split of a ``prg.train.evaluate`` result, in :data:`TRAIN_EVAL_HEADER`'s order."""
+    return [
         [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m["grasp_success"]),
          f(100 * m["grasp_success_topk"]), f(100 * m["any_object_success"]), f(100 * m["format_ok"]),
          f(100 * m["abstention_correct"]), f(100 * m["cites_rule"]), f(100 * m["hallucinated_any"])]
         for split, m in ev.items()
     ]  # fmt: skip
+
+
+@section("train-small-fourth")
+def train_small_fourth(r: Results) -> str:
+    t = r("train_small_h200")
+    s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
+    rows = _train_eval_rows(ev)
     hits = ", ".join(f"{100 * v['prompt_hit']:.0f}% at step {v['step']}" for v in s1["val"])
     wall = t["gpu_wall_s"]
     head = (
@@ -672,8 +682,7 @@ def train_small_fourth(r: Results) -> str:
         f" + export + evaluation call {wall['stage2_export_eval_call']} s. The exported model on the first 128 records"
         " of each split (synthetic, PRG-Synth), in %:"
     )
-    header = ["split", "n", "target recognition", "grasp success", "top-k success", "any-object success", "format",
-              "abstention", "cites rule", "hallucinated"]  # fmt: skip
+    header = TRAIN_EVAL_HEADER
     return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']}"])
 
 
@@ -681,12 +690,7 @@ def train_small_fourth(r: Results) -> str:
 def train_small_third(r: Results) -> str:
     t = r("train_small_h200_third")
     s1, s2, ev = t["stage1"], t["stage2"], t["evaluation_synthetic"]["splits"]
-    rows = [
-        [split, f"{m['n']:.0f}", f(100 * m["target_recognition"]), f(100 * m["grasp_success"]),
-         f(100 * m["grasp_success_topk"]), f(100 * m["any_object_success"]), f(100 * m["format_ok"]),
-         f(100 * m["abstention_correct"]), f(100 * m["cites_rule"]), f(100 * m["hallucinated_any"])]
-        for split, m in ev.items()
-    ]  # fmt: skip
+    rows = _train_eval_rows(ev)
     hits = ", ".join(f"{100 * v['prompt_hit']:.0f}% at step {v['step']}" for v in s1["val"])
     head = (
         f"{t['date']}, lent {t['device']}. Data: {t['data']}. Commands, in order: "
@@ -699,8 +703,7 @@ def train_small_third(r: Results) -> str:
         f" minimum learning rate from step {s2['lr_reached_minimum_at_step']}; {s2['ended']}. Schedule:"
         f" {t['schedule_bug']}. The exported model on the first 128 records of each split (synthetic, PRG-Synth), in %:"
     )
-    header = ["split", "n", "target recognition", "grasp success", "top-k success", "any-object success", "format",
-              "abstention", "cites rule", "hallucinated"]  # fmt: skip
+    header = TRAIN_EVAL_HEADER
     return "\n\n".join([head, table(header, rows), f"Outcome: {t['outcome']}"])
 
 
