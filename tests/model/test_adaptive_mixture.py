@@ -273,3 +273,66 @@ def test_cached_generation_matches_uncached_greedy_loop(base_model: nn.Module) -
     # the adapters are live during generation: the base model decodes differently on at least one step
     base_logits = logits(base_model, ids)
     assert not torch.allclose(base_logits, logits(model, ids))
+
+
+def _reference_forward(layer: AdaptiveMixtureLinear, x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """The mixture's formula written out plainly: router on concat(x, embed(s)), softmax, top-k renormalised,
+    every expert's B_e A_e x weighted by its gate."""
+    cfg = layer.cfg
+    logits = layer.router(torch.cat([x, layer.segment_embed(segments)], dim=-1))
+    probs = logits.softmax(-1)
+    top_p, top_i = probs.topk(cfg.top_k, dim=-1)
+    gates = torch.zeros_like(probs).scatter(-1, top_i, top_p / top_p.sum(-1, keepdim=True))
+    delta = torch.einsum("...e,eor,eri,...i->...o", gates, layer.lora_B, layer.lora_A, x)
+    return layer.base(x) + cfg.scale * delta
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_forward_and_gradients_equal_the_plain_formula(dropout: float) -> None:
+    """The forward fuses the experts' and the router's matmuls and gathers a per-segment router table; it must
+    give the plain formula's outputs and parameter gradients (dropout: in eval mode, where it is off)."""
+    torch.manual_seed(0)
+    cfg = AdaptiveMixtureConfig(n_experts=4, rank=3, top_k=2, dropout=dropout)
+    layer = AdaptiveMixtureLinear(nn.Linear(12, 10), cfg)
+    with torch.no_grad():
+        layer.lora_B.normal_()  # zero at init: make the experts matter
+    if dropout:
+        layer.eval()
+    x = torch.randn(2, 7, 12, requires_grad=True)
+    segments = torch.randint(0, 4, (2, 7))
+    layer.context.segment_ids = segments
+    grads = []
+    for fn in (lambda: layer(x), lambda: _reference_forward(layer, x, segments)):
+        layer.zero_grad()
+        x.grad = None
+        y = fn()
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        grads.append((y.detach(), x.grad.clone(), {n: p.grad.clone() for n, p in layer.named_parameters()
+                                                   if p.grad is not None}))  # fmt: skip
+    (y0, gx0, gp0), (y1, gx1, gp1) = grads
+    torch.testing.assert_close(y0, y1, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gx0, gx1, rtol=1e-5, atol=1e-5)
+    assert set(gp0) == set(gp1) == {"lora_A", "lora_B", "router.weight", "router.bias", "segment_embed.weight"}
+    for name in gp0:
+        torch.testing.assert_close(gp0[name], gp1[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_batched_balance_loss_equals_the_per_layer_mean(base_model: nn.Module) -> None:
+    model = wrap(base_model)
+    with torch.no_grad():
+        for i, (_, m) in enumerate(wrapped_modules(model)):
+            m.router.bias.copy_(torch.tensor([2.0 * (i % 3), 0.5, 0.0, -1.0]))
+    logits(model, tokens(5))
+    per_layer = torch.stack([m.last_stats.balance_loss() for _, m in wrapped_modules(model)]).mean()
+    torch.testing.assert_close(balance_loss(model), per_layer)
+    assert per_layer.item() > 1.05  # the skewed biases make it differ from the uniform 1.0
+
+
+def test_segment_context_keeps_its_resolution_until_the_ids_change() -> None:
+    ctx = SegmentContext()
+    ctx.segment_ids = torch.tensor([[0, 1, 2]])
+    first = ctx.resolve(1, 3, torch.device("cpu"))
+    assert ctx.resolve(1, 3, torch.device("cpu")) is first  # one resolution per forward, shared by the layers
+    ctx.segment_ids = torch.tensor([[2, 2, 1]])
+    assert ctx.resolve(1, 3, torch.device("cpu")).tolist() == [[2, 2, 1]]
+    assert ctx.resolve(1, 4, torch.device("cpu")).tolist() == [[2, 2, 1, int(Segment.ANSWER)]]

@@ -77,8 +77,17 @@ class SegmentContext:
     """
 
     def __init__(self) -> None:
-        self.segment_ids: Tensor | None = None
+        self._segment_ids: Tensor | None = None
+        self._resolved: tuple[tuple[int, int, torch.device], Tensor] | None = None
         self.calibrating = False
+
+    @property
+    def segment_ids(self) -> Tensor | None:
+        return self._segment_ids
+
+    @segment_ids.setter
+    def segment_ids(self, ids: Tensor | None) -> None:
+        self._segment_ids, self._resolved = ids, None
 
     def resolve(self, batch: int, length: int, device: torch.device) -> Tensor:
         """Segment ids for a ``[batch x length]`` forward, as a LongTensor ``[batch x length]``.
@@ -89,7 +98,16 @@ class SegmentContext:
         - ``length > T_set``: the set ids, then answer for the extra positions (uncached decoding);
         - ``length < T_set``: new tokens of cached generation (usually length 1): answer.
         A batch that is a multiple of the set batch (beams, num_return_sequences) repeats each row.
+        The result is kept until the ids change: every wrapped layer of one forward asks for the same shape.
         """
+        key = (batch, length, device)
+        if self._resolved is not None and self._resolved[0] == key:
+            return self._resolved[1]
+        out = self._resolve(batch, length, device)
+        self._resolved = (key, out)
+        return out
+
+    def _resolve(self, batch: int, length: int, device: torch.device) -> Tensor:
         ids = self.segment_ids
         answer = torch.full((batch, length), int(Segment.ANSWER), dtype=torch.long, device=device)
         if ids is None or length < ids.shape[1]:
@@ -103,17 +121,41 @@ class SegmentContext:
         return answer
 
 
-@dataclass
 class RouterStats:
-    """Routing of the last forward: ``prob_mean`` [E] (differentiable), ``load`` [E] and ``gates`` [... x E]."""
+    """Routing of the last forward: router ``logits`` [... x E] (differentiable), ``top_i`` [... x k] (the chosen
+    experts) and ``gates`` [... x E] (detached). ``prob_mean`` [E] (differentiable) and ``load`` [E] are
+    computed when read, so a forward that needs no balance loss (inference) pays nothing for them."""
 
-    prob_mean: Tensor
-    load: Tensor
-    gates: Tensor
+    __slots__ = ("gates", "logits", "top_i")
+
+    def __init__(self, logits: Tensor, top_i: Tensor, gates: Tensor) -> None:
+        self.logits, self.top_i, self.gates = logits, top_i, gates
+
+    @property
+    def prob_mean(self) -> Tensor:
+        """Mean router probability per expert (softmax over all E)."""
+        return self.logits.reshape(-1, self.logits.shape[-1]).softmax(-1).mean(0)
+
+    @property
+    def load(self) -> Tensor:
+        """Share of the top-k choices that went to each expert (sums to 1)."""
+        e = self.logits.shape[-1]
+        return torch.bincount(self.top_i.reshape(-1), minlength=e).float() / max(self.top_i.numel(), 1)
 
     def balance_loss(self) -> Tensor:
         """Switch/GShard loss ``E * sum_e f_e P_e``: 1.0 for uniform routing, up to E/k when one expert wins."""
         return self.prob_mean.numel() * (self.load * self.prob_mean).sum()
+
+
+def _stacked_balance_loss(stats: list[RouterStats]) -> Tensor:
+    """Mean of ``s.balance_loss()`` over layers whose logits share one shape, in a few batched ops (the
+    per-layer form costs ~10 small ops per layer; a small LM has 120 wrapped layers)."""
+    logits = torch.stack([s.logits.reshape(-1, s.logits.shape[-1]) for s in stats])  # [L x N x E]
+    top_i = torch.stack([s.top_i.reshape(-1) for s in stats])  # [L x N*k]
+    e = logits.shape[-1]
+    prob_mean = logits.softmax(-1).mean(1)  # [L x E]
+    load = F.one_hot(top_i, e).sum(1).float() / max(top_i.shape[1], 1)  # one_hot: [L x N*k x E]
+    return (e * (load * prob_mean).sum(-1)).mean()
 
 
 class AdaptiveMixtureLinear(nn.Module):
@@ -166,39 +208,61 @@ class AdaptiveMixtureLinear(nn.Module):
             return self.context.resolve(x.shape[0], x.shape[1], x.device)
         return torch.full(x.shape[:-1], int(Segment.ANSWER), dtype=torch.long, device=x.device)
 
+    def _segment_logits(self) -> Tensor:
+        """The router's segment part with its bias, per segment: ``[n_segments x E]``. The router sees
+        ``concat(x, embed(s))``; its logits split as ``W_x x + (W_s embed(s) + b)``, and the second term takes
+        only n_segments values, so it is computed once here and gathered per token (never ``[N x (in + S)]``)."""
+        d = self.base.in_features
+        return F.linear(self.segment_embed.weight, self.router.weight[:, d:], self.router.bias)
+
+    def _gates(self, logits: Tensor) -> Tensor:
+        """Top-k gates from router logits ``[... x E]``; records ``last_stats`` and, while calibrating, the sums."""
+        logits = logits.float()
+        if self.training and self.cfg.router_noise > 0:
+            logits = logits + self.cfg.router_noise * torch.randn_like(logits)
+        top_l, top_i = logits.topk(self.cfg.top_k, dim=-1)
+        # The renormalised top-k of softmax(logits) is the softmax of the top-k logits: one small softmax
+        # instead of a full one plus a sum and a division. The full softmax is only needed by the balance loss.
+        gates = torch.zeros_like(logits).scatter(-1, top_i, top_l.softmax(dim=-1))
+        self.last_stats = RouterStats(logits=logits, top_i=top_i, gates=gates.detach())
+        if self.context.calibrating:
+            e = self.cfg.n_experts
+            self.gate_sum += gates.detach().reshape(-1, e).sum(0).double()
+            self.gate_count += gates.shape[:-1].numel()
+        return gates
+
     def route(self, x: Tensor, segments: Tensor) -> Tensor:
         """Top-k gates ``[... x E]`` (k non-zeros per token, summing to 1) for ``x [... x in]``, ``segments [...]``.
 
         Records ``last_stats`` for the balance loss and, while calibrating, the gate sums for the merge.
         """
-        w, d = self.router.weight, x.shape[-1]
-        # Same as router(cat(x, embed(s))) with the weight split in two, so [N x (in + S)] is never materialised.
-        logits = F.linear(x, w[:, :d], self.router.bias) + F.linear(self.segment_embed(segments), w[:, d:])
-        logits = logits.float()
-        if self.training and self.cfg.router_noise > 0:
-            logits = logits + self.cfg.router_noise * torch.randn_like(logits)
-        probs = logits.softmax(dim=-1)
-        top_p, top_i = probs.topk(self.cfg.top_k, dim=-1)
-        gates = torch.zeros_like(probs).scatter(-1, top_i, top_p / top_p.sum(dim=-1, keepdim=True))
-        e = self.cfg.n_experts
-        load = F.one_hot(top_i.reshape(-1), e).sum(0).float() / max(top_i.numel(), 1)
-        self.last_stats = RouterStats(prob_mean=probs.reshape(-1, e).mean(0), load=load, gates=gates.detach())
-        if self.context.calibrating:
-            self.gate_sum += gates.detach().reshape(-1, e).sum(0).double()
-            self.gate_count += gates.shape[:-1].numel()
-        return gates
+        d = x.shape[-1]
+        logits = F.linear(x, self.router.weight[:, :d]) + F.embedding(segments, self._segment_logits())
+        return self._gates(logits)
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [B x T x in] -> [B x T x out]``; segment ids come from ``self.context``."""
         out = self.base(x)
+        cfg, d = self.cfg, self.base.in_features
+        e, r = cfg.n_experts, cfg.rank
         xa = x.to(self.lora_A.dtype)
-        gates = self.route(xa, self._segments(x)).to(xa.dtype)  # [B x T x E]
-        # All E experts run as two batched contractions and unselected experts are zeroed by their gate. With
-        # E * rank small (32 by default) this costs a few percent of the base matmul, less than a gather/scatter
-        # dispatch would, and keeps shapes static (no data-dependent indexing) for compile/FSDP.
-        h = torch.einsum("...i,eri->...er", self.dropout(xa), self.lora_A)  # [B x T x E x r]
-        delta = torch.einsum("...er,eor->...o", h * gates.unsqueeze(-1), self.lora_B)  # [B x T x out]
-        return out + (self.cfg.scale * delta).to(out.dtype)
+        a = self.lora_A.reshape(e * r, d)
+        w_x = self.router.weight[:, :d]
+        # All E experts run as two plain matmuls over E * rank columns and unselected experts are zeroed by
+        # their gate: with E * rank small (32 by default) that costs a few percent of the base matmul, less than a
+        # gather/scatter dispatch would, and keeps shapes static for compile/FSDP. The op count matters as much
+        # as the FLOPs here (130 wrapped layers of a small LM, each op a kernel launch and an autograd node:
+        # benchmarks/bench_train.py compares with PEFT LoRA), so without dropout the experts' down-projection and
+        # the router's x-part share one matmul.
+        if cfg.dropout and self.training:
+            h = F.linear(self.dropout(xa), a)
+            logits_x = F.linear(xa, w_x)
+        else:
+            h, logits_x = F.linear(xa, torch.cat([a, w_x])).split([e * r, e], dim=-1)
+        gates = self._gates(logits_x + F.embedding(self._segments(x), self._segment_logits()))  # [B x T x E]
+        hg = (h.unflatten(-1, (e, r)) * gates.unsqueeze(-1)).flatten(-2)  # [B x T x (E * r)]
+        b = (self.lora_B * cfg.scale).permute(1, 0, 2).reshape(self.base.out_features, e * r)
+        return out.add_(F.linear(hg, b))  # in place: the base matmul's output is not needed for its backward
 
     def merged_delta(self) -> Tensor:
         """``scale * sum_e pbar_e B_e A_e`` ``[out x in]``; pbar = calibrated mean gate, or 1/E if uncalibrated."""
@@ -275,12 +339,14 @@ def set_segments(model: nn.Module, segment_ids: Tensor | None) -> None:
 def balance_loss(model: nn.Module) -> Tensor:
     """Mean over wrapped layers of the last forward's balance loss (scalar; 1.0 = uniform). Unweighted:
     the trainer adds ``cfg.balance_loss_weight * balance_loss(model)``."""
-    losses = []
+    stats = []
     for path, m in _require_wrapped(model):
         if m.last_stats is None:
             raise RuntimeError(f"{path} has not run a forward yet")
-        losses.append(m.last_stats.balance_loss())
-    return torch.stack(losses).mean()
+        stats.append(m.last_stats)
+    if len({s.logits.shape for s in stats}) == 1:
+        return _stacked_balance_loss(stats)
+    return torch.stack([s.balance_loss() for s in stats]).mean()
 
 
 @contextlib.contextmanager
