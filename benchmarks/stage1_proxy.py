@@ -9,7 +9,9 @@ and point prompts of the dataset's train scenes (batch 16, AdamW lr 1e-3, warmup
 100 steps the category-prompt hit on the first 64 val scenes: the share of prompts whose quality peak lies within
 ``4 x size / 56`` model pixels of the prompted object's grasp region. One variant per run (they were run two at a
 time, one thread each, on the 2-core CPU machine): ``base`` is SAM's decoder, ``gate`` adds the prompt gate,
-``match`` the gate and the supervised match map (``docs/grasp_head.md`` has the table).
+``match`` the gate and the supervised match map (``docs/grasp_head.md`` has the table). ``grasp`` is the share of
+those prompts whose top-1 decoded rectangle passes the rectangle metric against the object's own rectangles;
+``--angle-region-weight`` sets ``ModelConfig.angle_region_weight`` (the cos2/sin2 loss over the grasp region).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from prg.data.torch.augment import AugmentConfig
 from prg.data.torch.prompts import PromptSource, category_vocab, collate_prompts
 from prg.model.losses import batch_target_maps
 from prg.model.prg_model import build_prg_model, small_config
+from prg.train.data import prompt_grasp_hits
 
 
 def main() -> None:
@@ -37,6 +40,7 @@ def main() -> None:
     ap.add_argument("--bs", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--variant", choices=["base", "gate", "match"], default="base")
+    ap.add_argument("--angle-region-weight", type=float, default=0.0, help="ModelConfig.angle_region_weight")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
@@ -49,6 +53,7 @@ def main() -> None:
     cfg.prompt_gate = a.variant in ("gate", "match")
     cfg.prompt_match = a.variant == "match"
     cfg.match_weight = 1.0 if a.variant == "match" else 0.0
+    cfg.angle_region_weight = a.angle_region_weight
     model = build_prg_model(cfg)
     dec = model.grasp_head.decoder
     params = [p for p in model.parameters() if p.requires_grad]
@@ -63,15 +68,17 @@ def main() -> None:
                        augment=AugmentConfig.none())  # fmt: skip
     vitems = [val.get(j) for j in range(min(64, len(val)))]
 
-    def hit_rate() -> float:
+    def hit_rate() -> tuple[float, float]:
         model.eval()
-        hits = total = 0
+        hits = grasps = total = 0
         with torch.no_grad():
             for i in range(0, len(vitems), 16):
                 b = collate_prompts(vitems[i : i + 16], model.processor)
                 emb = model.image_encoder(b["sam_pixel_values"])
                 pr = model.prompt_table(b["prompt_kind"], b["prompt_category"], b["prompt_points"], dec)
-                q = dec(pr, emb, b["prompt_image_index"])[:, 0].float()
+                maps = dec(pr, emb, b["prompt_image_index"]).float()
+                q = maps[:, 0]
+                grasps += prompt_grasp_hits(maps, b, model.config.width_scale)
                 region = batch_target_maps(b, model.map_size, model.config.width_scale)[:, 0] > 0
                 r = 4 * max(1, a.size // 56)
                 near = F.max_pool2d(region[:, None].float(), 2 * r + 1, stride=1, padding=r)[:, 0] > 0
@@ -79,7 +86,7 @@ def main() -> None:
                 hits += int(near.flatten(1).gather(1, peak[:, None]).sum())
                 total += len(peak)
         model.train()
-        return hits / max(1, total)
+        return hits / max(1, total), grasps / max(1, total)
 
     model.train()
     t0, epoch, pos = time.time(), 0, 0
@@ -98,8 +105,14 @@ def main() -> None:
         opt.step()
         sched.step()
         if (step + 1) % 100 == 0:
-            rows.append({"step": step + 1, "loss": loss.item(), "hit": hit_rate(), "seconds": time.time() - t0})
-            print(f"step {step + 1}  loss {loss.item():.3f}  hit {rows[-1]['hit']:.3f}  {time.time() - t0:.0f} s")
+            hit, grasp = hit_rate()
+            rows.append(
+                {"step": step + 1, "loss": loss.item(), "hit": hit, "grasp": grasp, "seconds": time.time() - t0}
+            )
+            print(
+                f"step {step + 1}  loss {loss.item():.3f}  hit {hit:.3f}  grasp {grasp:.3f}  {time.time() - t0:.0f} s",
+                flush=True,
+            )
     if a.out is not None:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps({"variant": a.variant, "args": vars(a) | {"out": str(a.out)}, "rows": rows},

@@ -166,6 +166,42 @@ def test_loss_components_and_logits_path() -> None:
         grasp_map_loss(activated[:, :3], target[:, :3])
 
 
+def test_angle_region_weight_adds_the_angle_error_inside_the_grasp_region() -> None:
+    gt = GraspRect(30, 30, 24, 10, 0.3)
+    target = target_maps([[gt]], S, width_scale=50)
+    region = target[:, 0] > 0
+    wrong = target.clone()
+    wrong[:, 1][region], wrong[:, 2][region] = math.cos(2 * 1.2), math.sin(2 * 1.2)  # the angle off by 52 degrees
+    plain, parts = grasp_map_loss(wrong, target)
+    assert "cos2_region" not in parts
+    weighted, parts = grasp_map_loss(wrong, target, angle_region_weight=2.0)
+    assert {"cos2_region", "sin2_region"} <= set(parts)
+    # the all-pixel means are diluted by the background (the region is ~3% of this map); the region means are not
+    share = region.float().mean()
+    torch.testing.assert_close(parts["cos2"], parts["cos2_region"] * share, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(weighted, plain + 2.0 * (parts["cos2_region"] + parts["sin2_region"]))
+    assert parts["cos2_region"] > 10 * parts["cos2"]
+    # a right angle costs nothing in either term, and a sample with no grasp adds no region term
+    perfect, parts = grasp_map_loss(target, target, angle_region_weight=2.0)
+    assert perfect.item() < 1e-4 and parts["sin2_region"].item() == 0.0
+    empty = target_maps([[]], S, width_scale=50)
+    loss, parts = grasp_map_loss(torch.zeros_like(empty), empty, angle_region_weight=1.0)
+    assert parts["cos2_region"].item() == 0.0 and torch.isfinite(loss)
+
+
+def test_prompt_grasp_hits_counts_decoded_rectangles_that_pass_the_metric() -> None:
+    from prg.model.losses import pack_rects
+    from prg.train.data import prompt_grasp_hits
+
+    gt = GraspRect(30, 30, 24, 10, 0.3)
+    maps = target_maps([[gt], [gt]], S, width_scale=50)
+    maps[1, 1], maps[1, 2] = math.cos(2 * (0.3 + math.radians(45))), math.sin(2 * (0.3 + math.radians(45)))
+    params, valid = pack_rects([[gt], [gt]])
+    batch = {"target_rects": params, "target_valid": valid}
+    assert prompt_grasp_hits(maps, batch, width_scale=50) == 1  # the second: right place, angle 45 degrees off
+    assert prompt_grasp_hits(maps[:1], {"target_rects": params[:1], "target_valid": valid[:1] & False}, 50) == 0
+
+
 def test_overfits_one_example_and_decodes_a_successful_grasp() -> None:
     torch.manual_seed(0)
     encoder, head = tiny_encoder(), tiny_head()

@@ -5,7 +5,12 @@ Choice: quality is a per-pixel "is this a good gripper centre" probability, so i
 where a sigmoid output is confidently wrong, which MSE on a sigmoid does not. cos2, sin2 and width are
 regressions and get smooth L1 (``beta`` = 0.1, robust to the label noise at rectangle edges, as GR-ConvNet
 uses). cos2 and sin2 are supervised on every pixel: their background 0 means "no angle" (prg.grasp.maps) and is
-the middle of tanh's range. Width is supervised only inside the target's grasp region (quality > 0) by default:
+the middle of tanh's range. That mean is over all pixels, of which the grasp region is about 1%, so the angle
+where it is read (at quality peaks, inside the region) gets a hundredth of the gradient: ``angle_region_weight``
+adds the mean over the region itself (the shipped fourth run, without it, missed the rectangle metric on 17 of 73
+on-target val poses by the angle alone, 30-77 degrees off, with IoU up to 0.6).
+
+Width is supervised only inside the target's grasp region (quality > 0) by default:
 the opening is read only at quality peaks, and a background target of 0 is the sigmoid's asymptote, which
 drives the width logits into saturation until the region itself stops learning (seen in the overfit test).
 """
@@ -61,6 +66,7 @@ def grasp_map_loss(
     logits: bool = False,
     width_in_grasp_only: bool = True,
     dice_weight: float = 0.0,
+    angle_region_weight: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Loss between predicted and target maps, both ``[N x 4 x S x S]`` (quality, cos2, sin2, width).
 
@@ -74,6 +80,9 @@ def grasp_map_loss(
     covers about 1% of the map, so mean BCE alone is small when quality is near zero everywhere: the first
     PRG-Synth run peaked below the decoding threshold (max quality 0.03-0.4 on val scenes, no grasp decoded).
     Dice is normalised by the region's size, as LISA adds it to BCE for its masks.
+
+    ``angle_region_weight`` adds that weight x the cos2 and sin2 losses averaged over the grasp region only
+    (components ``cos2_region``, ``sin2_region``) to the all-pixel means, which stay.
     """
     if pred.shape != target.shape or pred.ndim != 4 or pred.shape[1] != 4:
         raise ValueError(
@@ -96,17 +105,20 @@ def grasp_map_loss(
         q = q.clamp(_EPS, 1.0 - _EPS)
         quality = -(t * torch.log(q) + (1 - t) * torch.log1p(-q)).mean()
     components = {"quality": quality}
+    region = (t > 0).float()
+    n_region = region.sum().clamp(min=1.0)  # region means are zero (with a graph) when no sample has a grasp
+    angle_region = []
     for i, name in enumerate(("cos2", "sin2"), start=1):
-        components[name] = F.smooth_l1_loss(pred[:, i], target[:, i], beta=beta)
+        per_pixel = F.smooth_l1_loss(pred[:, i], target[:, i], beta=beta, reduction="none")
+        components[name] = per_pixel.mean()
+        if angle_region_weight:
+            components[f"{name}_region"] = (per_pixel * region).sum() / n_region
+            angle_region.append(components[f"{name}_region"])
     width = F.smooth_l1_loss(pred[:, 3], target[:, 3], beta=beta, reduction="none")
-    if width_in_grasp_only:
-        region = (t > 0).float()
-        # Mean over the grasp region; zero (with a graph) when a sample has no grasp at all.
-        width = (width * region).sum() / region.sum().clamp(min=1.0)
-    else:
-        width = width.mean()
-    components["width"] = width
+    components["width"] = (width * region).sum() / n_region if width_in_grasp_only else width.mean()
     total = sum(w * components[name] for w, name in zip(weights, MAP_NAMES, strict=True))
+    if angle_region:  # each region term weighted like its all-pixel map
+        total = total + angle_region_weight * (weights[1] * angle_region[0] + weights[2] * angle_region[1])
     if dice_weight:
         qf, tf = pred[:, 0].flatten(1), t.flatten(1)
         dice = 1.0 - (2.0 * (qf * tf).sum(1) + 1.0) / (qf.sum(1) + tf.sum(1) + 1.0)

@@ -86,6 +86,7 @@ class PRGModelConfig:
     train_encoder: bool = False  # F_enc trains (the small recipe's stage 1, where no pretrained F_enc exists)
     trained: list[str] = field(default_factory=list)  # frozen now, trained in an earlier stage: checkpoints keep them
     dice_weight: float = 0.0  # soft Dice on the quality map, added to its BCE (losses.grasp_map_loss)
+    angle_region_weight: float = 0.0  # cos2/sin2 loss also averaged over the grasp region (losses.grasp_map_loss)
     prompt_vocab: list[str] = field(default_factory=list)  # categories of the stage-1 prompt table (PromptTable)
     prompt_distill_weight: float = 0.0  # pull γ([POSE]) towards the target category's prompt row (stage 2)
     prompt_gate: bool = False  # F_dec's dense prompt path: image features gated by the prompt (GraspDecoder)
@@ -425,11 +426,12 @@ class PRGModel(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """F_dec's map loss for these prompts, plus ``match_weight`` x the match-map loss where F_dec has one."""
         decoder = self.grasp_head.decoder
+        dice, angle = self.config.dice_weight, self.config.angle_region_weight
         if decoder.match_proj is None or not self.config.match_weight:
             logits = decoder(prompts, embeddings, image_index, return_logits=True)
-            return grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+            return grasp_map_loss(logits, targets, logits=True, dice_weight=dice, angle_region_weight=angle)
         logits, match = decoder(prompts, embeddings, image_index, return_logits=True, return_match=True)
-        loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=self.config.dice_weight)
+        loss, parts = grasp_map_loss(logits, targets, logits=True, dice_weight=dice, angle_region_weight=angle)
         parts["match"] = match_loss(match, targets)
         return loss + self.config.match_weight * parts["match"], parts
 

@@ -65,6 +65,7 @@ class ModelSection:
     gradient_checkpointing: bool = False
     unfreeze: list[str] = field(default_factory=list)  # with init: module paths an earlier stage froze that train now
     dice_weight: float | None = None  # soft Dice on the quality map (None: the model's setting)
+    angle_region_weight: float | None = None  # cos2/sin2 loss also over the grasp region (None: the model's)
     prompt_distill_weight: float | None = None  # pull γ([POSE]) to the target's stage-1 category prompt
     prompt_gate: bool | None = None  # F_dec's prompt-gated dense path (None: the preset's; architecture, so
     prompt_match: bool | None = None  # only when building from the preset) / F_dec's match map

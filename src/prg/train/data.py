@@ -243,10 +243,27 @@ def make_validator(cfg: TrainConfig) -> Any:
     return validate
 
 
+def prompt_grasp_hits(maps: Any, batch: Any, width_scale: float) -> int:
+    """How many prompts' top-1 rectangle, decoded from their model-space maps ``[N x 4 x S x S]`` as the pipeline
+    decodes them, passes the rectangle metric against the prompted object's own rectangles (``target_rects``)."""
+    from prg.grasp.metrics import grasp_success
+    from prg.grasp.rect import GraspRect
+    from prg.model.map_decode import decode_maps
+
+    hits = 0
+    params, valid = batch["target_rects"].tolist(), batch["target_valid"].tolist()
+    for m, rows, ok in zip(maps, params, valid, strict=True):
+        gts = [GraspRect(*row) for row, v in zip(rows, ok, strict=True) if v]
+        rects = decode_maps(m, k=1, width_scale=width_scale)
+        hits += bool(rects and gts and grasp_success(rects[0], gts))
+    return hits
+
+
 def make_prompt_validator(cfg: TrainConfig) -> Any:
-    """Stage 1's validation: the loss on category prompts of the first ``val_records`` val scenes and
+    """Stage 1's validation: the loss on category prompts of the first ``val_records`` val scenes,
     ``prompt_hit``, the share of prompts whose quality peak lies within 8 model pixels of the prompted
-    object's grasp region (a proxy of target recognition that needs no language model)."""
+    object's grasp region (a proxy of target recognition that needs no language model), and ``prompt_grasp``,
+    the share whose top-1 decoded rectangle passes the rectangle metric against that object's rectangles."""
     import torch
 
     from prg.data.torch.augment import AugmentConfig
@@ -265,7 +282,7 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
         was = model.training
         model.eval()
         device = next(model.parameters()).device
-        losses, hits, total = [], 0, 0
+        losses, hits, grasps, total = [], 0, 0, 0
         with torch.no_grad():
             for i in range(0, len(items), cfg.batch_size):
                 batch = collate_prompts(items[i : i + cfg.batch_size], model.processor)
@@ -275,13 +292,16 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
                 emb = model.image_encoder(batch["sam_pixel_values"])
                 prompts = model.prompt_table(batch["prompt_kind"], batch["prompt_category"], batch["prompt_points"],
                                              decoder)  # fmt: skip
-                q = decoder(prompts, emb, batch["prompt_image_index"])[:, 0].float()
+                maps = decoder(prompts, emb, batch["prompt_image_index"]).float()
+                q = maps[:, 0]
                 region = batch_target_maps(batch, model.map_size, model.config.width_scale)[:, 0] > 0
                 near = torch.nn.functional.max_pool2d(region[:, None].float(), 17, stride=1, padding=8)[:, 0] > 0
                 peak = q.flatten(1).argmax(1)
                 hits += int(near.flatten(1).gather(1, peak[:, None]).sum())
+                grasps += prompt_grasp_hits(maps, batch, model.config.width_scale)
                 total += int(q.shape[0])
         model.train(was)
-        return {"val_loss": sum(losses) / len(losses), "prompt_hit": hits / max(1, total), "n": float(total)}
+        return {"val_loss": sum(losses) / len(losses), "prompt_hit": hits / max(1, total),
+                "prompt_grasp": grasps / max(1, total), "n": float(total)}  # fmt: skip
 
     return validate

@@ -110,6 +110,8 @@ def build_model(cfg: TrainConfig) -> Any:
         model.config.max_new_tokens = m.max_new_tokens
     if m.dice_weight is not None:
         model.config.dice_weight = m.dice_weight
+    if m.angle_region_weight is not None:
+        model.config.angle_region_weight = m.angle_region_weight
     if m.prompt_distill_weight is not None:
         model.config.prompt_distill_weight = m.prompt_distill_weight
     if m.match_weight is not None:
