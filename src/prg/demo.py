@@ -115,7 +115,7 @@ def run_demo(
                 row["prediction"] = result.model_dump(mode="json")
                 s = score_record(ds, rec, result, groups, k=5)
                 row["score"] = {
-                    "on_target": s.recognised,  # every [POSE]'s top-1 centre in its target's mask, in order
+                    "on_target": s.recognised,  # every [POSE]'s top-1 centre on its target (mask or hull), in order
                     "grasp_success": s.grasp_success,  # ... and passes the rectangle metric on the target's grasps
                     "landed_on": s.chosen,
                     "cites_rule": s.cites_rule,

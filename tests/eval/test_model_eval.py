@@ -296,3 +296,23 @@ def test_latency_histogram_bins_survive_timings_equal_but_for_rounding() -> None
     spread = [1.0, 2.0, 3.5]
     assert hist_bins(spread) == {"bins": 20}
     assert np.histogram([0.0], **hist_bins([]))[0].sum() == 1
+
+
+def test_a_centre_between_a_tools_two_bars_is_on_the_target(ds: Path) -> None:
+    """PRG-Synth labels v3 grasp pliers and tongs across both bars, centred in the gap: the mask's convex hull
+    counts as the target, unless another object's mask is there."""
+    import numpy as np
+    from PIL import Image
+
+    mask = np.zeros((48, 64), np.uint8)
+    mask[15:25, 14:18] = 1  # the target as two bars, columns 14-17 and 22-25, with a gap between them
+    mask[15:25, 22:26] = 1
+    mask[25:35, 40:50] = 2
+    Image.fromarray(mask).save(ds / "masks" / "r0.png")
+    rec = next(iter_records(ds))
+    gap = score(ds, rec, result([[(20, 20, 0.3)]]), {}, k=5)
+    assert gap.recognised and gap.grasp_success and gap.chosen == ["background"]
+    assert not score(ds, rec, result([[(20, 12, 0.3)]]), {}, k=5).recognised  # above the bars: off the hull
+    mask[18:22, 19:21] = 2  # the neighbour's pixels inside the target's hull
+    Image.fromarray(mask).save(ds / "masks" / "r0.png")
+    assert not score(ds, rec, result([[(20, 20, 0.3)]]), {}, k=5).recognised
