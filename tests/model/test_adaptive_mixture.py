@@ -336,3 +336,26 @@ def test_segment_context_keeps_its_resolution_until_the_ids_change() -> None:
     ctx.segment_ids = torch.tensor([[2, 2, 1]])
     assert ctx.resolve(1, 3, torch.device("cpu")).tolist() == [[2, 2, 1]]
     assert ctx.resolve(1, 4, torch.device("cpu")).tolist() == [[2, 2, 1, int(Segment.ANSWER)]]
+
+
+def test_one_hot_segments_follow_the_ids_and_autocast_keeps_the_output() -> None:
+    ctx = SegmentContext()
+    ctx.segment_ids = torch.tensor([[0, 3]])
+    first = ctx.onehot(1, 2, torch.device("cpu"), 4, torch.float32)
+    assert (
+        first.tolist() == [[[1, 0, 0, 0], [0, 0, 0, 1]]]
+        and ctx.onehot(1, 2, torch.device("cpu"), 4, torch.float32) is first
+    )
+    ctx.segment_ids = torch.tensor([[1, 1]])
+    assert ctx.onehot(1, 2, torch.device("cpu"), 4, torch.float32)[0, :, 1].tolist() == [1, 1]
+    torch.manual_seed(0)
+    layer = AdaptiveMixtureLinear(nn.Linear(16, 8), AdaptiveMixtureConfig(n_experts=4, rank=2))
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(2, 5, 16)
+    layer.context.segment_ids = torch.randint(0, 4, (2, 5))
+    plain = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = layer(x)  # no fp32 round trip of x: the autocast matmuls cast it to bf16 anyway
+    assert mixed.dtype == torch.bfloat16
+    torch.testing.assert_close(mixed.float(), plain, rtol=0.05, atol=0.05)

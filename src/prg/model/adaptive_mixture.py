@@ -79,6 +79,7 @@ class SegmentContext:
     def __init__(self) -> None:
         self._segment_ids: Tensor | None = None
         self._resolved: tuple[tuple[int, int, torch.device], Tensor] | None = None
+        self._onehot: tuple[tuple[int, torch.dtype], Tensor] | None = None
         self.calibrating = False
 
     @property
@@ -87,7 +88,7 @@ class SegmentContext:
 
     @segment_ids.setter
     def segment_ids(self, ids: Tensor | None) -> None:
-        self._segment_ids, self._resolved = ids, None
+        self._segment_ids, self._resolved, self._onehot = ids, None, None
 
     def resolve(self, batch: int, length: int, device: torch.device) -> Tensor:
         """Segment ids for a ``[batch x length]`` forward, as a LongTensor ``[batch x length]``.
@@ -105,7 +106,16 @@ class SegmentContext:
             return self._resolved[1]
         out = self._resolve(batch, length, device)
         self._resolved = (key, out)
+        self._onehot = None
         return out
+
+    def onehot(self, batch: int, length: int, device: torch.device, n_segments: int, dtype: torch.dtype) -> Tensor:
+        """:meth:`resolve`'s ids one-hot, ``[batch x length x n_segments]`` in ``dtype``, kept like them."""
+        ids = self.resolve(batch, length, device)
+        key = (n_segments, dtype)
+        if self._onehot is None or self._onehot[0] != key:
+            self._onehot = (key, F.one_hot(ids, n_segments).to(dtype))
+        return self._onehot[1]
 
     def _resolve(self, batch: int, length: int, device: torch.device) -> Tensor:
         ids = self.segment_ids
@@ -215,6 +225,19 @@ class AdaptiveMixtureLinear(nn.Module):
         d = self.base.in_features
         return F.linear(self.segment_embed.weight, self.router.weight[:, d:], self.router.bias)
 
+    def _add_segment_logits(self, logits_x: Tensor, x: Tensor) -> Tensor:
+        """``logits_x [... x E]`` + each token's row of :meth:`_segment_logits`, as one ``addmm`` with the
+        context's one-hot segments (shared by the layers): an embedding gather plus an add would be two kernels
+        forward and a sort-based scatter backward, in each of the model's wrapped layers."""
+        table = self._segment_logits()
+        n = self.cfg.n_segments
+        if x.dim() == 3:
+            onehot = self.context.onehot(x.shape[0], x.shape[1], x.device, n, logits_x.dtype)
+        else:
+            onehot = F.one_hot(self._segments(x), n).to(logits_x.dtype)
+        flat = torch.addmm(logits_x.flatten(0, -2), onehot.flatten(0, -2), table.to(logits_x.dtype))
+        return flat.view(logits_x.shape)
+
     def _gates(self, logits: Tensor) -> Tensor:
         """Top-k gates from router logits ``[... x E]``; records ``last_stats`` and, while calibrating, the sums."""
         logits = logits.float()
@@ -238,20 +261,21 @@ class AdaptiveMixtureLinear(nn.Module):
         """
         d = x.shape[-1]
         logits = F.linear(x, self.router.weight[:, :d]) + F.embedding(segments, self._segment_logits())
-        return self._gates(logits)
+        return self._gates(logits)  # the plain form: forward() gets the same logits through _add_segment_logits
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [B x T x in] -> [B x T x out]``; segment ids come from ``self.context``."""
         out = self.base(x)
         cfg, d = self.cfg, self.base.in_features
         e, r = cfg.n_experts, cfg.rank
-        xa = x.to(self.lora_A.dtype)
+        # fp32 adapters on a half-precision base; under autocast the matmuls below would cast x straight back
+        xa = x if torch.is_autocast_enabled(x.device.type) else x.to(self.lora_A.dtype)
         a = self.lora_A.reshape(e * r, d)
         w_x = self.router.weight[:, :d]
         # All E experts run as two plain matmuls over E * rank columns and unselected experts are zeroed by
         # their gate: with E * rank small (32 by default) that costs a few percent of the base matmul, less than a
         # gather/scatter dispatch would, and keeps shapes static for compile/FSDP. The op count matters as much
-        # as the FLOPs here (130 wrapped layers of a small LM, each op a kernel launch and an autograd node:
+        # as the FLOPs here (120 wrapped layers in SmolLM2-135M, each op a kernel launch and an autograd node:
         # benchmarks/bench_train.py compares with PEFT LoRA), so without dropout the experts' down-projection and
         # the router's x-part share one matmul.
         if cfg.dropout and self.training:
@@ -259,7 +283,7 @@ class AdaptiveMixtureLinear(nn.Module):
             logits_x = F.linear(xa, w_x)
         else:
             h, logits_x = F.linear(xa, torch.cat([a, w_x])).split([e * r, e], dim=-1)
-        gates = self._gates(logits_x + F.embedding(self._segments(x), self._segment_logits()))  # [B x T x E]
+        gates = self._gates(self._add_segment_logits(logits_x, x))  # [B x T x E]
         hg = (h.unflatten(-1, (e, r)) * gates.unsqueeze(-1)).flatten(-2)  # [B x T x (E * r)]
         b = (self.lora_B * cfg.scale).permute(1, 0, 2).reshape(self.base.out_features, e * r)
         return out.add_(F.linear(hg, b))  # in place: the base matmul's output is not needed for its backward
