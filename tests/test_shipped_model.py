@@ -52,8 +52,9 @@ def test_shipped_checkpoint_grasps_the_target_on_most_unseen_scenes(tmp_path: Pa
               f"on {len(held_out)}")  # fmt: skip
     print(report)
     assert len(trained) >= 12, report
-    assert s["target_recognition"] > 0.7, report  # the top-1 grasp lands on the named tool in most scenes (0.87)
-    assert s["grasp_success"] > 0.4, report  # measured 0.60 with the fourth-run checkpoint
+    # measured with the fifth-run checkpoint: 0.80 and 0.73 (the fourth run's: 0.87 and 0.60)
+    assert s["target_recognition"] > 0.7, report  # the top-1 grasp lands on the named tool in most scenes
+    assert s["grasp_success"] > 0.6, report  # and passes the rectangle metric there
 
 
 def test_prg_predict_answers_with_the_shipped_checkpoint_by_default(tmp_path: Path) -> None:
