@@ -823,9 +823,8 @@ def serve_cpu_line(r: Results) -> str:
     )
 
 
-@section("eval-baselines-shipped-cpu")
-def eval_baselines_shipped_cpu(r: Results) -> str:
-    t = r("eval_baselines_shipped_cpu")
+def _eval_baselines(t: dict[str, Any]) -> str:
+    """A table of ``prg eval model`` runs (the model, its ablations, the baselines) on the same records."""
     keys = EVAL_RATES
     rows = [
         [name, f"{m['n']:.0f}", *[f(100 * m[k]) for k, _ in keys], f(m["bleu4"]), f"{m['seconds']:.0f}"]
@@ -836,6 +835,16 @@ def eval_baselines_shipped_cpu(r: Results) -> str:
     return "\n\n".join(
         [f"{t['checkpoint']} on {t['data']} ({t['device']}). Commands: {cmds}. Rates in %:", table(header, rows)]
     )
+
+
+@section("eval-baselines-shipped-cpu")
+def eval_baselines_shipped_cpu(r: Results) -> str:
+    return _eval_baselines(r("eval_baselines_shipped_cpu"))
+
+
+@section("eval-baselines-fifth-cpu")
+def eval_baselines_fifth_cpu(r: Results) -> str:
+    return _eval_baselines(r("eval_baselines_fifth_cpu"))
 
 
 @section("eval-model-test-cpu")
