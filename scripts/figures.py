@@ -746,9 +746,9 @@ def train_step_small_h200(r: Results) -> str:
             " tokens, bf16 autocast):",
             table(["adapter", "trainable", "s/step", "tokens/s", "peak GiB"], rows),
             f"AdaptiveMixture / LoRA: **{t['am_over_lora']:.2f}x** (goal <= 1.25x): missed. Code: {t['code']}."
-            f" {_previous(t)}; 3.3x in the issue's first measurement. At this size the step is launch-bound:"
-            " AdaptiveMixture's router and top-2 gates are still more small kernels per projection than LoRA's two"
-            " matmuls, and LoRA's own time moved from run to run.",
+            f" {_previous(t)}; 3.3x in the issue's first measurement. {t['note']} At this size the step is"
+            " launch-bound: AdaptiveMixture's router and top-2 gates are still more small kernels per projection"
+            " than LoRA's two matmuls.",
         ]
     )
 
@@ -769,7 +769,7 @@ def train_step_paper_h200(r: Results) -> str:
     )
     tail = (
         f"AdaptiveMixture / LoRA: **{t['am_over_lora']:.2f}x** (goal <= 1.25x). Goal >= 12k tokens/s: missed by both."
-        f" Code: {t['code']}. {_previous(t)}."
+        f" Code: {t['code']}. {_previous(t)}. {t['note']}"
         " CLIP is frozen (`freeze: [vlm.vision_tower]`, as LLaVA and LISA do): 78M trainable parameters, where the"
         " earlier run that still trained CLIP had 382M (8,619 / 10,044 tokens/s, 71.4 / 63.5 GiB)."
     )
