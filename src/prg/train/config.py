@@ -47,6 +47,7 @@ class DataConfig:
     val_records: int = 32  # val records for the periodic validation
     seed: int = 0
     num_workers: int = 0  # DataLoader processes that load, augment and collate ahead of the GPU
+    absent_prompts: int = 0  # grasp_prompt: extra category prompts per scene for absent categories (no grasp)
 
 
 @dataclass

@@ -106,6 +106,7 @@ def build_sources(
                 PromptSource(
                     s.path, words, name=name, splits=splits,
                     augment=AugmentConfig() if aug else AugmentConfig.none(), seed=seed,
+                    absent_prompts=cfg.data.absent_prompts,
                 )
             )  # fmt: skip
         elif s.kind == "scene_qa":
@@ -263,7 +264,9 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
     """Stage 1's validation: the loss on category prompts of the first ``val_records`` val scenes,
     ``prompt_hit``, the share of prompts whose quality peak lies within 8 model pixels of the prompted
     object's grasp region (a proxy of target recognition that needs no language model), and ``prompt_grasp``,
-    the share whose top-1 decoded rectangle passes the rectangle metric against that object's rectangles."""
+    the share whose top-1 decoded rectangle passes the rectangle metric against that object's rectangles. With
+    ``data.absent_prompts``, each val scene also prompts one absent category: ``absent_quiet`` is the share of
+    those that decode no grasp."""
     import torch
 
     from prg.data.torch.augment import AugmentConfig
@@ -273,7 +276,8 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
     def validate(model: Any, step: int) -> dict[str, float]:
         sources = [
             PromptSource(s.path, model.config.prompt_vocab, name=f"val{i}", splits=[cfg.data.val_split],
-                         point_rate=0.0, point_jitter=0.0, augment=AugmentConfig.none())
+                         point_rate=0.0, point_jitter=0.0, augment=AugmentConfig.none(),
+                         absent_prompts=1 if cfg.data.absent_prompts else 0)
             for i, s in enumerate(cfg.data.sources)
         ]  # fmt: skip
         items = [src.get(j) for src in sources for j in range(len(src))][: cfg.data.val_records]
@@ -282,7 +286,9 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
         was = model.training
         model.eval()
         device = next(model.parameters()).device
-        losses, hits, grasps, total = [], 0, 0, 0
+        from prg.model.map_decode import decode_maps
+
+        losses, hits, grasps, total, quiet, absent = [], 0, 0, 0, 0, 0
         with torch.no_grad():
             for i in range(0, len(items), cfg.batch_size):
                 batch = collate_prompts(items[i : i + cfg.batch_size], model.processor)
@@ -293,15 +299,21 @@ def make_prompt_validator(cfg: TrainConfig) -> Any:
                 prompts = model.prompt_table(batch["prompt_kind"], batch["prompt_category"], batch["prompt_points"],
                                              decoder)  # fmt: skip
                 maps = decoder(prompts, emb, batch["prompt_image_index"]).float()
-                q = maps[:, 0]
+                present = batch["target_valid"].any(1)  # absent-category prompts have no grasp
                 region = batch_target_maps(batch, model.map_size, model.config.width_scale)[:, 0] > 0
                 near = torch.nn.functional.max_pool2d(region[:, None].float(), 17, stride=1, padding=8)[:, 0] > 0
-                peak = q.flatten(1).argmax(1)
-                hits += int(near.flatten(1).gather(1, peak[:, None]).sum())
-                grasps += prompt_grasp_hits(maps, batch, model.config.width_scale)
-                total += int(q.shape[0])
+                peak = maps[:, 0].flatten(1).argmax(1)
+                hits += int((near.flatten(1).gather(1, peak[:, None])[:, 0] & present).sum())
+                on = {"target_rects": batch["target_rects"][present], "target_valid": batch["target_valid"][present]}
+                grasps += prompt_grasp_hits(maps[present], on, model.config.width_scale)
+                total += int(present.sum())
+                quiet += sum(not decode_maps(m, k=1, width_scale=model.config.width_scale) for m in maps[~present])
+                absent += int((~present).sum())
         model.train(was)
-        return {"val_loss": sum(losses) / len(losses), "prompt_hit": hits / max(1, total),
-                "prompt_grasp": grasps / max(1, total), "n": float(total)}  # fmt: skip
+        out = {"val_loss": sum(losses) / len(losses), "prompt_hit": hits / max(1, total),
+               "prompt_grasp": grasps / max(1, total), "n": float(total)}  # fmt: skip
+        if absent:  # the share of absent-category prompts that decode no grasp: "not here"
+            out |= {"absent_quiet": quiet / absent, "n_absent": float(absent)}
+        return out
 
     return validate

@@ -106,3 +106,28 @@ def test_distillation_pulls_gamma_towards_the_category_row(cached_dataset: Path,
     assert model.grasp_head.projection.net[0].weight.grad is not None
     model.config.prompt_distill_weight = 0.0
     assert "distill" not in model(batch)["components"]
+
+
+def test_absent_category_prompts_have_no_grasp_and_the_validator_scores_them(tiny_dataset: Path) -> None:
+    from prg.train.config import load_config
+    from prg.train.data import make_validator
+
+    vocab = [*VOCAB, "torque_wrench"]  # no scene of the tiny dataset holds a torque wrench
+    src = PromptSource(tiny_dataset, vocab, point_rate=0.0, absent_prompts=2, augment=AugmentConfig.none())
+    item = src.get(0)
+    assert len(item["kinds"]) == 3  # its two objects, and the one vocabulary category it lacks (not two)
+    assert item["categories"][-1] == vocab.index("torque_wrench") and item["pose_rects"][-1] == []
+    assert all(rects for rects in item["pose_rects"][:-1])
+    config = tiny_config()
+    config.prompt_vocab, config.train_encoder, config.dice_weight = vocab, True, 1.0
+    model = build_prg_model(config)
+    batch = collate_prompts([src.get(i) for i in range(3)], model.processor)
+    maps = batch_target_maps(batch, model.map_size)
+    assert bool((maps[2::3] == 0).all()) and bool((maps[0::3, 0].flatten(1).amax(1) == 1).all())
+    assert torch.isfinite(model(batch)["loss"])
+    with pytest.raises(ValueError, match="absent_prompts"):
+        PromptSource(tiny_dataset, vocab, absent_prompts=-1)
+    cfg = load_config(None, [f"data.sources=[{{path: '{tiny_dataset}', kind: grasp_prompt}}]",
+                             "data.val_split=train", "data.absent_prompts=1", "batch_size=4"])  # fmt: skip
+    metrics = make_validator(cfg)(model, 0)
+    assert metrics["n_absent"] == 3 and 0.0 <= metrics["absent_quiet"] <= 1.0 and metrics["n"] == 6

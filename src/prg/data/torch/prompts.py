@@ -8,6 +8,10 @@ same with grasps. Every annotated object of a scene becomes one prompt and its g
 * a **point prompt** (a point on the object, the centre of one of its annotated grasps, jittered), SAM's
   class-agnostic prompt, so F_enc also learns where objects are.
 
+With ``absent_prompts`` an item also prompts categories of the vocabulary that no object of the scene has, with
+no grasp (all-background targets): F_dec learns to answer "not here", so that a ``[POSE]`` standing for a tool
+missing from the scene can decode no grasp (abstention) instead of the nearest look-alike's.
+
 An item is one scene with all its graspable objects (``max_prompts`` at most); images are augmented with the same
 exact transforms as the reasoning records (:mod:`prg.data.torch.augment`). :func:`collate_prompts` turns items
 into the batch ``PRGModel.forward`` recognises by its ``prompt_kind`` key.
@@ -66,6 +70,8 @@ class PromptSource:
             point prompts.
         point_rate: share of prompts that are points (the rest are categories).
         max_prompts: at most this many objects per scene (drawn per item and epoch).
+        absent_prompts: this many extra category prompts per scene for vocabulary categories absent from it,
+            with no grasp (drawn per item and epoch; fewer when the vocabulary has fewer such categories).
     """
 
     def __init__(
@@ -80,7 +86,11 @@ class PromptSource:
         point_jitter: float = 4.0,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        absent_prompts: int = 0,
     ) -> None:
+        if absent_prompts < 0:
+            raise ValueError(f"absent_prompts must be >= 0, got {absent_prompts}")
+        self.absent_prompts = absent_prompts
         self.roots = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
         if not 0.0 <= point_rate <= 1.0:
             raise ValueError(f"point_rate must be in [0, 1], got {point_rate}")
@@ -114,6 +124,14 @@ class PromptSource:
             cats.append(-1 if point else cat)
             points.append((float(g.x + jitter[0]), float(g.y + jitter[1])))
             rects.append([gr.to_rect() for gr in o.grasps])
+        if self.absent_prompts:
+            here = {o.category for o in record.objects}
+            absent = sorted(i for c, i in self.index.items() if c not in here)
+            for j in rng.permutation(len(absent))[: self.absent_prompts]:
+                kinds.append(CATEGORY)
+                cats.append(absent[int(j)])
+                points.append((0.0, 0.0))  # unused by a category prompt
+                rects.append([])
         image = load_image(self.roots[root_i], record)
         # the point travels with the transform as a tiny rectangle centred on it (exact, like the grasps)
         marks = [[GraspRect(x, y, 1.0, 1.0, 0.0)] for x, y in points]
