@@ -225,17 +225,20 @@ class AdaptiveMixtureLinear(nn.Module):
         d = self.base.in_features
         return F.linear(self.segment_embed.weight, self.router.weight[:, d:], self.router.bias)
 
-    def _add_segment_logits(self, logits_x: Tensor, x: Tensor) -> Tensor:
-        """``logits_x [... x E]`` + each token's row of :meth:`_segment_logits`, as one ``addmm`` with the
-        context's one-hot segments (shared by the layers): an embedding gather plus an add would be two kernels
-        forward and a sort-based scatter backward, in each of the model's wrapped layers."""
-        table = self._segment_logits()
+    def _segment_onehot(self, x: Tensor, dtype: torch.dtype) -> Tensor:
+        """The segments of ``x``'s tokens one-hot, ``[... x n_segments]``: for ``[B x T x in]`` the context's,
+        shared by the layers of one forward."""
         n = self.cfg.n_segments
         if x.dim() == 3:
-            onehot = self.context.onehot(x.shape[0], x.shape[1], x.device, n, logits_x.dtype)
-        else:
-            onehot = F.one_hot(self._segments(x), n).to(logits_x.dtype)
-        flat = torch.addmm(logits_x.flatten(0, -2), onehot.flatten(0, -2), table.to(logits_x.dtype))
+            return self.context.onehot(x.shape[0], x.shape[1], x.device, n, dtype)
+        return F.one_hot(self._segments(x), n).to(dtype)
+
+    def _add_segment_logits(self, logits_x: Tensor, onehot: Tensor) -> Tensor:
+        """``logits_x [... x E]`` + each token's row of :meth:`_segment_logits`, as one ``addmm`` with the one-hot
+        segments ``[... x n_segments]``: an embedding gather plus an add would be two kernels forward and a
+        sort-based scatter backward, in each of the model's wrapped layers."""
+        table = self._segment_logits().to(logits_x.dtype)
+        flat = torch.addmm(logits_x.flatten(0, -2), onehot.to(logits_x.dtype).flatten(0, -2), table)
         return flat.view(logits_x.shape)
 
     def _gates(self, logits: Tensor) -> Tensor:
@@ -260,8 +263,8 @@ class AdaptiveMixtureLinear(nn.Module):
         Records ``last_stats`` for the balance loss and, while calibrating, the gate sums for the merge.
         """
         d = x.shape[-1]
-        logits = F.linear(x, self.router.weight[:, :d]) + F.embedding(segments, self._segment_logits())
-        return self._gates(logits)  # the plain form: forward() gets the same logits through _add_segment_logits
+        onehot = F.one_hot(segments, self.cfg.n_segments)
+        return self._gates(self._add_segment_logits(F.linear(x, self.router.weight[:, :d]), onehot))
 
     def forward(self, x: Tensor) -> Tensor:
         """``x [B x T x in] -> [B x T x out]``; segment ids come from ``self.context``."""
@@ -283,7 +286,7 @@ class AdaptiveMixtureLinear(nn.Module):
             logits_x = F.linear(xa, w_x)
         else:
             h, logits_x = F.linear(xa, torch.cat([a, w_x])).split([e * r, e], dim=-1)
-        gates = self._gates(self._add_segment_logits(logits_x, x))  # [B x T x E]
+        gates = self._gates(self._add_segment_logits(logits_x, self._segment_onehot(x, logits_x.dtype)))
         hg = (h.unflatten(-1, (e, r)) * gates.unsqueeze(-1)).flatten(-2)  # [B x T x (E * r)]
         b = (self.lora_B * cfg.scale).permute(1, 0, 2).reshape(self.base.out_features, e * r)
         return out.add_(F.linear(hg, b))  # in place: the base matmul's output is not needed for its backward
