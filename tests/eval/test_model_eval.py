@@ -60,10 +60,16 @@ def test_two_step_order_matters_and_abstention_is_scored(tmp_path: Path) -> None
     none = make_record(0, targets=[], answer="No tool here is rated for this.")
     quiet = score(root, none, result([], answer="None of these is rated."), {}, k=5)
     eager = score(root, none, result([[(20, 20, 0.3)]]), {}, k=5)
+    # a [POSE] whose maps decode no grasp offers nothing: abstention, though not the strict no-[POSE] kind
+    empty = score(root, none, result([[]], answer="Here it is [POSE]."), {}, k=5)
     assert quiet.abstention and quiet.recognised and quiet.format_ok
     assert not eager.recognised and not eager.format_ok
+    assert empty.recognised and not empty.format_ok and empty.chosen == ["none"]
     summary = summarise_records([in_order, swapped, quiet, eager])
     assert summary["target_recognition"] == 0.5 and summary["abstention_correct"] == 0.5
+    assert summary["abstention_no_pose"] == 0.5
+    both = summarise_records([quiet, eager, empty], text=False)
+    assert both["abstention_correct"] == 2 / 3 and both["abstention_no_pose"] == 1 / 3
     assert summary["grasp_success"] == 0.5 and summary["latency_ms_p50"] == 12.0
 
 

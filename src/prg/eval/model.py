@@ -158,7 +158,10 @@ def score(root: Path, record: Any, result: Any, groups: dict[str, str], k: int) 
         ious.append(match_details(preds[0], ok).best_iou if ok else 0.0)
     agnostic = bool(grasps) and all(bool(gs) and grasp_success(gs[0], all_gts) for gs in grasps)
     abstention = not targets
-    recognised: bool | None = (not grasps) if abstention else (all(hits) if have_masks else None)
+    # A tool-absent record is answered correctly when no grasp is offered: no [POSE], or [POSE]s whose grasp maps
+    # decode nothing (F_dec trained with absent-category prompts says "not here"); a robot executes neither.
+    # ``n_poses == 0`` (the strict reading, no [POSE] at all) is summarised separately as abstention_no_pose.
+    recognised: bool | None = (not any(grasps)) if abstention else (all(hits) if have_masks else None)
     c = citation_score(result, record.documents, groups)
     return RecordEval(
         id=record.id,
@@ -202,6 +205,7 @@ def summarise_records(rows: Sequence[RecordEval], text: bool = True) -> dict[str
     absent = [r for r in rows if r.abstention]
     if absent:
         out["abstention_correct"] = float(np.mean([bool(r.recognised) for r in absent]))
+        out["abstention_no_pose"] = float(np.mean([r.n_poses == 0 for r in absent]))
     out["cites_rule"] = float(np.mean([r.cites_rule for r in rows]))
     out["hallucinated_any"] = float(np.mean([r.hallucinated > 0 for r in rows]))
     total = [sum(r.timings_ms.values()) for r in rows if r.timings_ms]

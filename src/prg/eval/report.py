@@ -33,6 +33,7 @@ _COLUMNS = (
     ("grasp_success_topk", "grasp succ. top-k"),
     ("any_object_success", "any-object succ."),
     ("abstention_correct", "abstention"),
+    ("abstention_no_pose", "no [POSE]"),
     ("format_ok", "format"),
     ("cites_rule", "cites rule"),
     ("hallucinated_any", "hallucinated"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,23 @@ __all__ = ["export_run"]
 
 
 def _commit() -> str | None:
+    """``$PRG_COMMIT`` when set (a copied tree whose ``.git`` is not the tree's: a lent GPU host got a stale HEAD);
+    else ``git rev-parse HEAD``, with ``-dirty`` appended when tracked files differ from it (the HEAD alone would
+    claim code the run did not have)."""
+    override = os.environ.get("PRG_COMMIT", "").strip()
+    if override:
+        return override
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=False)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
-    except OSError:
+        head = git("rev-parse", "HEAD")
+        dirty = bool(head) and bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None
+    return (head + "-dirty" if dirty else head) or None
 
 
 def export_run(
