@@ -359,3 +359,45 @@ def test_one_hot_segments_follow_the_ids_and_autocast_keeps_the_output() -> None
         mixed = layer(x)  # no fp32 round trip of x: the autocast matmuls cast it to bf16 anyway
     assert mixed.dtype == torch.bfloat16
     torch.testing.assert_close(mixed.float(), plain, rtol=0.05, atol=0.05)
+
+
+def test_no_grad_evaluation_uses_cached_operands_that_follow_parameter_changes() -> None:
+    """Without autograd (generation) the layer reuses its concatenated/scaled operands; they must give the
+    training path's outputs and be rebuilt after an optimizer step, a load_state_dict and a dtype change."""
+    torch.manual_seed(1)
+    cfg = AdaptiveMixtureConfig(n_experts=4, rank=3, top_k=2)
+    layer = AdaptiveMixtureLinear(nn.Linear(12, 10), cfg).eval()
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(2, 7, 12)
+    segments = torch.randint(0, 4, (2, 7))
+    layer.context.segment_ids = segments
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            fast = layer(x)
+        slow = layer(x).detach()  # grad enabled: the training path
+        torch.testing.assert_close(fast, _reference_forward(layer, x, segments).detach(), rtol=1e-5, atol=1e-5)
+        return fast, slow
+
+    fast, slow = both()
+    assert "_frozen" in layer.__dict__
+    torch.testing.assert_close(fast, slow, rtol=0, atol=0)
+    opt = torch.optim.SGD(layer.parameters(), lr=0.5)
+    (layer(x) ** 2).sum().backward()
+    opt.step()  # in place: the cache must notice
+    fast2, slow2 = both()
+    torch.testing.assert_close(fast2, slow2, rtol=0, atol=0)
+    assert not torch.allclose(fast, fast2)
+    other = AdaptiveMixtureLinear(nn.Linear(12, 10), cfg)
+    other.base.load_state_dict(layer.base.state_dict())
+    layer.load_state_dict(other.state_dict())  # copy_ into the same storages
+    torch.testing.assert_close(both()[0], both()[1], rtol=0, atol=0)
+    layer.double()
+    x = x.double()
+    with torch.no_grad():
+        assert layer(x).dtype == torch.float64
+    layer.train()
+    with torch.no_grad():
+        layer(x)  # training mode never uses the cache, even without grad
+    assert layer.__dict__["_frozen"][1][0].dtype == torch.float64

@@ -273,23 +273,57 @@ class AdaptiveMixtureLinear(nn.Module):
         e, r = cfg.n_experts, cfg.rank
         # fp32 adapters on a half-precision base; under autocast the matmuls below would cast x straight back
         xa = x if torch.is_autocast_enabled(x.device.type) else x.to(self.lora_A.dtype)
-        a = self.lora_A.reshape(e * r, d)
-        w_x = self.router.weight[:, :d]
         # All E experts run as two plain matmuls over E * rank columns and unselected experts are zeroed by
         # their gate: with E * rank small (32 by default) that costs a few percent of the base matmul, less than a
         # gather/scatter dispatch would, and keeps shapes static for compile/FSDP. The op count matters as much
         # as the FLOPs here (120 wrapped layers in SmolLM2-135M, each op a kernel launch and an autograd node:
         # benchmarks/bench_train.py compares with PEFT LoRA), so without dropout the experts' down-projection and
         # the router's x-part share one matmul.
-        if cfg.dropout and self.training:
-            h = F.linear(self.dropout(xa), a)
-            logits_x = F.linear(xa, w_x)
+        # (under torch.compile the cache's version checks would break the graph; the compiler fuses anyway)
+        fast = not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+        frozen = self._inference_weights() if fast else None
+        if frozen is not None:  # the same products from cached operands (decoding: ~25 -> ~12 ops per layer)
+            fused, b, table = frozen
+            h, logits_x = F.linear(xa, fused).split([e * r, e], dim=-1)
+            onehot = self._segment_onehot(x, logits_x.dtype)
+            logits = torch.addmm(logits_x.flatten(0, -2), onehot.flatten(0, -2), table).view(logits_x.shape)
+            gates = self._gates(logits)
         else:
-            h, logits_x = F.linear(xa, torch.cat([a, w_x])).split([e * r, e], dim=-1)
-        gates = self._gates(self._add_segment_logits(logits_x, self._segment_onehot(x, logits_x.dtype)))
+            a = self.lora_A.reshape(e * r, d)
+            w_x = self.router.weight[:, :d]
+            if cfg.dropout and self.training:
+                h = F.linear(self.dropout(xa), a)
+                logits_x = F.linear(xa, w_x)
+            else:
+                h, logits_x = F.linear(xa, torch.cat([a, w_x])).split([e * r, e], dim=-1)
+            gates = self._gates(self._add_segment_logits(logits_x, self._segment_onehot(x, logits_x.dtype)))
+            b = self._b_matrix()
         hg = (h.unflatten(-1, (e, r)) * gates.unsqueeze(-1)).flatten(-2)  # [B x T x (E * r)]
-        b = (self.lora_B * cfg.scale).permute(1, 0, 2).reshape(self.base.out_features, e * r)
         return out.add_(F.linear(hg, b))  # in place: the base matmul's output is not needed for its backward
+
+    def _b_matrix(self) -> Tensor:
+        """The experts' up-projections side by side, scaled: ``[out x (E * rank)]``."""
+        e, r = self.cfg.n_experts, self.cfg.rank
+        return (self.lora_B * self.cfg.scale).permute(1, 0, 2).reshape(self.base.out_features, e * r)
+
+    def _inference_weights(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        """``(concat(A, W_x), B matrix, segment-logit table)`` for no-grad evaluation, built once and rebuilt
+        when a parameter changed: keyed by each parameter's storage and in-place version counter (an optimizer
+        step, ``load_state_dict`` and ``.to()`` all change one). These are what every forward otherwise rebuilds
+        from the parameters (a concat, a scaled permuted copy, a small linear); at decode time, one token per
+        step, those ops cost as much as the matmuls. ``None`` while calibrating (the slow path records sums)."""
+        if self.context.calibrating:
+            return None
+        params = (self.lora_A, self.lora_B, self.router.weight, self.router.bias, self.segment_embed.weight)
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params if p is not None)
+        key = (*key, self.cfg.scale)
+        cached = self.__dict__.get("_frozen")
+        if cached is None or cached[0] != key:
+            d, e, r = self.base.in_features, self.cfg.n_experts, self.cfg.rank
+            fused = torch.cat([self.lora_A.reshape(e * r, d), self.router.weight[:, :d]])
+            cached = (key, (fused, self._b_matrix(), self._segment_logits()))
+            self.__dict__["_frozen"] = cached  # a plain attribute: never in a state dict, never moved by .to()
+        return cached[1]
 
     def merged_delta(self) -> Tensor:
         """``scale * sum_e pbar_e B_e A_e`` ``[out x in]``; pbar = calibrated mean gate, or 1/E if uncalibrated."""
