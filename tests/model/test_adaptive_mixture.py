@@ -380,8 +380,16 @@ def test_no_grad_evaluation_uses_cached_operands_that_follow_parameter_changes()
         torch.testing.assert_close(fast, _reference_forward(layer, x, segments).detach(), rtol=1e-5, atol=1e-5)
         return fast, slow
 
+    try:  # switched off, no-grad forwards rebuild the operands as training does
+        AdaptiveMixtureLinear.cache_inference_operands = False
+        with torch.no_grad():
+            off = layer(x)
+        assert "_frozen" not in layer.__dict__
+    finally:
+        AdaptiveMixtureLinear.cache_inference_operands = True
     fast, slow = both()
     assert "_frozen" in layer.__dict__
+    torch.testing.assert_close(off, fast, rtol=0, atol=0)
     torch.testing.assert_close(fast, slow, rtol=0, atol=0)
     opt = torch.optim.SGD(layer.parameters(), lr=0.5)
     (layer(x) ** 2).sum().backward()

@@ -173,6 +173,9 @@ class AdaptiveMixtureLinear(nn.Module):
 
     gate_sum: Tensor  # [E] calibration sum of gates (buffer)
     gate_count: Tensor  # [] calibration token count (buffer)
+    # no-grad forwards reuse the operands built from the parameters (see _inference_weights); False rebuilds them
+    # every call, as training does (benchmarks/bench_decode_am.py compares the two)
+    cache_inference_operands: bool = True
 
     def __init__(self, base: nn.Linear, cfg: AdaptiveMixtureConfig, context: SegmentContext | None = None) -> None:
         super().__init__()
@@ -280,7 +283,9 @@ class AdaptiveMixtureLinear(nn.Module):
         # benchmarks/bench_train.py compares with PEFT LoRA), so without dropout the experts' down-projection and
         # the router's x-part share one matmul.
         # (under torch.compile the cache's version checks would break the graph; the compiler fuses anyway)
-        fast = not (self.training or torch.is_grad_enabled() or torch.compiler.is_compiling())
+        fast = self.cache_inference_operands and not (
+            self.training or torch.is_grad_enabled() or torch.compiler.is_compiling()
+        )
         frozen = self._inference_weights() if fast else None
         if frozen is not None:  # the same products from cached operands (decoding: ~25 -> ~12 ops per layer)
             fused, b, table = frozen
