@@ -320,8 +320,10 @@ class AdaptiveMixtureLinear(nn.Module):
         if self.context.calibrating:
             return None
         params = (self.lora_A, self.lora_B, self.router.weight, self.router.bias, self.segment_embed.weight)
-        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params if p is not None)
-        key = (*key, self.cfg.scale)
+        key: tuple[Any, ...] = (
+            *((p.data_ptr(), p._version, p.dtype, p.device) for p in params if p is not None),
+            self.cfg.scale,
+        )
         cached = self.__dict__.get("_frozen")
         if cached is None or cached[0] != key:
             d, e, r = self.base.in_features, self.cfg.n_experts, self.cfg.rank
